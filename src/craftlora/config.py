@@ -1,0 +1,128 @@
+"""Pydantic models for a workspace's ``craftlora.toml``.
+
+Unknown keys are errors; every error names the file, the key and the fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_NAME = "craftlora.toml"
+CATALOG_NAME = "catalog.sqlite"
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.(phrase))?\}")
+
+
+class ConfigError(ValueError):
+    """A config file is missing, malformed or invalid; the message names file and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Attribute(Strict):
+    """One labelled attribute: its allowed values and an optional phrase per value."""
+
+    values: list[str] = Field(min_length=1)
+    phrases: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dup = sorted({x for x in v if v.count(x) > 1})
+        if dup:
+            raise ValueError(f"duplicate values {dup}")
+        if any(not x.strip() for x in v):
+            raise ValueError("empty value")
+        return v
+
+    @model_validator(mode="after")
+    def _phrases_known(self) -> Attribute:
+        unknown = sorted(set(self.phrases) - set(self.values))
+        if unknown:
+            raise ValueError(f"phrases for values not in 'values': {unknown}")
+        return self
+
+
+class IngestConfig(Strict):
+    max_pixels: int = Field(default=40_000_000, gt=0, description="decompression-bomb limit")
+    workers: int = Field(default=0, ge=0, description="0 = one per core")
+
+
+class SplitConfig(Strict):
+    seed: int = 0
+
+
+class WorkspaceConfig(Strict):
+    """The whole ``craftlora.toml``."""
+
+    name: str = "workspace"
+    caption_template: str = ""
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("attributes")
+    @classmethod
+    def _names(cls, v: dict[str, Attribute]) -> dict[str, Attribute]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"attribute name {name!r} must be an identifier")
+        return v
+
+    @model_validator(mode="after")
+    def _template_fields(self) -> WorkspaceConfig:
+        for m in _FIELD.finditer(self.caption_template):
+            if m.group(1) not in self.attributes:
+                raise ValueError(
+                    f"caption_template names unknown attribute {m.group(1)!r}"
+                )
+        return self
+
+    def template(self) -> str:
+        """The caption template, or a plain default over every attribute."""
+        if self.caption_template:
+            return self.caption_template
+        return ", ".join(f"{{{a}}}" for a in self.attributes)
+
+    def phrase(self, attribute: str, value: str) -> str:
+        a = self.attributes[attribute]
+        return a.phrases.get(value, value)
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid config"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike[str]) -> WorkspaceConfig:
+    """Read and validate a workspace config; raise ConfigError naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    try:
+        return WorkspaceConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(path, e)) from e
+
+
+def save_config(cfg: WorkspaceConfig, path: str | os.PathLike[str]) -> None:
+    """Write the config atomically as TOML."""
+    from craftlora.data.atomic import atomic_write_bytes
+
+    data = cfg.model_dump(mode="json", exclude_defaults=False)
+    atomic_write_bytes(Path(path), tomli_w.dumps(data).encode("utf-8"))
