@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(or $(BENCH),all)
 
 clean:
 	rm -rf $(VENV) demo-out

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from craftlora.cli import workspace  # noqa: F401  (registers commands)
+from craftlora.cli import (  # noqa: F401  (each module registers its commands)
+    classify,
+    data,
+    demo,
+    experiment,
+    generate,
+    metrics,
+    mini,
+    qc,
+    train,
+    workspace,
+)
 from craftlora.cli.app import app
 
 

@@ -1,0 +1,120 @@
+"""Caption templates over attributes, and structured annotations checked against a JSON Schema.
+
+A template names attributes in braces: ``{glaze}`` is the value, ``{glaze.phrase}`` the value's
+descriptive phrase from the config (the value itself when it has none). The structured
+annotation schema ships with the package as ``annotation.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from craftlora.catalog.workspace import Workspace
+from craftlora.config import WorkspaceConfig
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.(phrase))?\}")
+SCHEMA_FILE = "annotation.schema.json"
+
+
+class CaptionError(ValueError):
+    """An image lacks an attribute the caption template needs."""
+
+
+class AnnotationError(ValueError):
+    """A structured annotation does not follow the schema; the message names where and why."""
+
+
+def render_caption(config: WorkspaceConfig, attributes: Mapping[str, str]) -> str:
+    """Fill the workspace's caption template with one image's attributes."""
+
+    def fill(m: re.Match[str]) -> str:
+        name, phrase = m.group(1), m.group(2)
+        if name not in attributes:
+            raise CaptionError(f"attribute {name!r} (needed by the caption template) is missing")
+        value = attributes[name]
+        return config.phrase(name, value) if phrase else value
+
+    text = _FIELD.sub(fill, config.template())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def write_captions(ws: Workspace, *, overwrite: bool = True) -> dict[str, Any]:
+    """Render a caption for every image that has the attributes its template needs.
+
+    Images lacking a needed attribute keep their caption (for instance one read from a kohya
+    ``.txt`` file) and are listed under ``skipped``. With ``overwrite=False`` existing captions
+    are kept.
+    """
+    captions: dict[int, str] = {}
+    skipped: list[dict[str, Any]] = []
+    kept = 0
+    for rec in ws.catalog.images():
+        if rec.caption and not overwrite:
+            kept += 1
+            continue
+        try:
+            captions[rec.id] = render_caption(ws.config, rec.attributes)
+        except CaptionError as e:
+            skipped.append({"id": rec.id, "path": rec.path, "reason": str(e)})
+    ws.catalog.set_captions(captions)
+    example = next(iter(captions.values()), None)
+    return {
+        "template": ws.config.template(),
+        "written": len(captions),
+        "kept": kept,
+        "skipped": skipped,
+        "example": example,
+    }
+
+
+@cache
+def annotation_schema() -> dict[str, Any]:
+    """The published JSON Schema of a structured annotation."""
+    text = resources.files("craftlora.data").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def annotation_schema_path() -> Path:
+    return Path(str(resources.files("craftlora.data").joinpath(SCHEMA_FILE)))
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = annotation_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_annotation(obj: Any) -> None:
+    """Raise AnnotationError listing every place where ``obj`` breaks the schema."""
+    errors = sorted(_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
+    if errors:
+        parts = []
+        for e in errors[:5]:
+            where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+            parts.append(f"{where}: {e.message}")
+        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise AnnotationError("; ".join(parts) + more)
+
+
+def read_annotation(path: str | Path) -> dict[str, Any]:
+    """Read and validate an annotation JSON file; AnnotationError names the file and fault."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AnnotationError(f"{path}: not readable JSON ({e})") from e
+    try:
+        validate_annotation(obj)
+    except AnnotationError as e:
+        raise AnnotationError(f"{path}: {e}") from e
+    return obj
