@@ -1,0 +1,49 @@
+"""The default mini-kiln set's long tail, measured the way a user would: `craftlora stats`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from craftlora.cli.main import app
+from craftlora.mini.kiln import ATTRIBUTES, CAPTION_TEMPLATE
+from craftlora.mini.render import render_kiln
+
+runner = CliRunner()
+
+
+def _init_args(ws) -> list[str]:
+    args = ["init", str(ws), "--template", CAPTION_TEMPLATE]
+    for attr, values in ATTRIBUTES.items():
+        args += ["--attribute", f"{attr}={','.join(values)}"]
+    return args
+
+
+def _stats(tmp_path, n: int) -> dict:
+    src = tmp_path / "src"
+    labels = render_kiln(src, n=n, seed=0)
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, _init_args(ws)).exit_code == 0
+    res = runner.invoke(app, ["ingest", str(ws), str(src), "--labels", str(labels), "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["stats", str(ws), "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_small_set_through_stats(tmp_path):
+    stats = _stats(tmp_path, 60)
+    assert stats["images"] == 60 and stats["unlabelled"] == 0
+    assert sum(c["count"] for c in stats["combinations"]) == 60
+
+
+@pytest.mark.slow
+def test_default_set_long_tail_via_craftlora_stats(tmp_path):
+    stats = _stats(tmp_path, 6000)
+    counts = [c["count"] for c in stats["combinations"]]
+    assert stats["images"] == 6000
+    assert stats["observed_combinations"] >= 60
+    assert min(counts) in (1, 2)
+    assert stats["imbalance_ratio"] >= 50
