@@ -9,6 +9,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -60,6 +61,34 @@ class SplitConfig(Strict):
     seed: int = 0
 
 
+class QCConfig(Strict):
+    """Thresholds of the automatic QC checks (``craftlora qc``); luminance is on 0..255."""
+
+    expected_size: tuple[int, int] | None = Field(default=None, description="(width, height)")
+    analysis_size: int = Field(default=256, gt=8, description="longer side for statistics")
+    flat_std: float = Field(default=2.0, ge=0, description="luminance std below = flat/blank")
+    black_level: float = Field(default=8.0, ge=0, description="mean below = all black")
+    white_level: float = Field(default=250.0, le=255, description="mean above = all white")
+    range_quantiles: tuple[float, float] = (0.01, 0.99)
+    range_margin: float = Field(default=0.5, ge=0, description="× real range width, each side")
+    sharpness_quantile: float = Field(default=0.05, ge=0, le=1)
+    sharpness_factor: float = Field(default=0.5, gt=0, description="× real low quantile")
+    hash_size: int = Field(default=8, ge=4, le=8, description="perceptual hash side (≤ 8)")
+    duplicate_hamming: int = Field(default=6, ge=0, description="hash shortlist, bits")
+    duplicate_rms: float = Field(default=6.0, ge=0, description="32² grey thumbnail RMS")
+    memorisation_hamming: int = Field(default=6, ge=0, description="hash shortlist, bits")
+    memorisation_rms: float = Field(default=6.0, ge=0, description="32² grey thumbnail RMS")
+    memorisation_feature_ratio: float = Field(
+        default=0.1, ge=0, description="× median real-train nearest-neighbour distance")
+    min_agreement: float = Field(default=0.75, ge=0, le=1)
+    outlier_k: int = Field(default=5, ge=1)
+    outlier_quantile: float = Field(default=0.99, gt=0, le=1)
+    outlier_factor: float = Field(default=1.5, gt=0)
+    outlier_features: Literal["auto", "domain", "pixels"] = Field(
+        default="auto", description="auto = domain with a judge, else pixels")
+    reference_split: str = Field(default="train", description="real split used as reference")
+
+
 class WorkspaceConfig(Strict):
     """The whole ``craftlora.toml``."""
 
@@ -68,6 +97,7 @@ class WorkspaceConfig(Strict):
     attributes: dict[str, Attribute] = Field(default_factory=dict)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    qc: QCConfig = Field(default_factory=QCConfig)
 
     @field_validator("attributes")
     @classmethod
@@ -124,5 +154,5 @@ def save_config(cfg: WorkspaceConfig, path: str | os.PathLike[str]) -> None:
     """Write the config atomically as TOML."""
     from craftlora.data.atomic import atomic_write_bytes
 
-    data = cfg.model_dump(mode="json", exclude_defaults=False)
+    data = cfg.model_dump(mode="json", exclude_none=True)  # TOML has no null
     atomic_write_bytes(Path(path), tomli_w.dumps(data).encode("utf-8"))

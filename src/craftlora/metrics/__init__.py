@@ -1,0 +1,2 @@
+"""Image-set metrics: feature extractors by id, FD/KID, precision/recall, LPIPS diversity,
+contour adherence and attribute agreement. Every figure names its extractor and weights."""
