@@ -1,0 +1,323 @@
+"""LoRA adapters on SD-family models and their two file forms.
+
+- **peft / diffusers form** ``pytorch_lora_weights.safetensors``: keys ``unet.<module>.lora_A.weight``
+  / ``lora_B``; the adapter config (rank, alpha, targets) rides in the safetensors metadata so
+  ``pipe.load_lora_weights`` rebuilds the same scale.
+- **kohya form** (AUTOMATIC1111, ComfyUI): ``lora_unet_<module_with_underscores>.lora_down.weight``,
+  ``.lora_up.weight`` and a true ``.alpha`` per module (``lora_te_`` / ``lora_te1_`` /
+  ``lora_te2_`` for text encoders), with ``ss_*`` metadata. The effective scale is alpha/rank in
+  both forms, so converting keeps the model's output unchanged whatever alpha is.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from craftlora.data.atomic import atomic_write_bytes
+
+UNET_ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_ATTENTION = ["q_proj", "k_proj", "v_proj", "out_proj"]
+DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+KOHYA_PREFIX = {"unet": "lora_unet", "text_encoder": "lora_te", "text_encoder_2": "lora_te2"}
+SDXL_KOHYA_PREFIX = {"unet": "lora_unet", "text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
+
+
+class LoraFormatError(ValueError):
+    """A LoRA file or state dict does not have the expected structure."""
+
+
+def select_modules(
+    model: torch.nn.Module, targets: Iterable[str], blocks: Iterable[str] = ()
+) -> list[str]:
+    """Full names of Linear/Conv modules whose name ends with a target and matches a block regex.
+
+    ``blocks`` are regular expressions searched in the module name (``up_blocks\\.0``); empty
+    means every block.
+    """
+    targets = list(targets)
+    pats = [re.compile(b) for b in blocks]
+    found = []
+    for name, mod in model.named_modules():
+        if not isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
+            continue
+        if not any(name == t or name.endswith("." + t) for t in targets):
+            continue
+        if pats and not any(p.search(name) for p in pats):
+            continue
+        found.append(name)
+    if not found:
+        raise LoraFormatError(
+            f"no module of {type(model).__name__} matches targets {targets}"
+            + (f" within blocks {[p.pattern for p in pats]}" if pats else "")
+        )
+    return found
+
+
+def add_lora(
+    model: Any,
+    *,
+    rank: int,
+    alpha: float,
+    dropout: float = 0.0,
+    targets: Iterable[str] = UNET_ATTENTION,
+    blocks: Iterable[str] = (),
+    init: str | bool = "gaussian",
+    adapter_name: str = "default",
+) -> list[str]:
+    """Attach a peft LoRA adapter to ``model`` (base weights frozen); return the module names."""
+    from peft import LoraConfig
+
+    modules = select_modules(model, targets, blocks)
+    cfg = LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=dropout, init_lora_weights=init,
+        target_modules=modules,
+    )
+    model.requires_grad_(False)
+    model.add_adapter(cfg, adapter_name=adapter_name)
+    return modules
+
+
+def lora_state_dict(model: Any, adapter_name: str = "default") -> dict[str, torch.Tensor]:
+    """peft-form LoRA tensors of ``model`` (``<module>.lora_A.weight`` / ``lora_B``), on CPU."""
+    from peft.utils import get_peft_model_state_dict
+
+    sd = get_peft_model_state_dict(model, adapter_name=adapter_name)
+    return {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+
+
+def adapter_config(model: Any, adapter_name: str = "default") -> dict[str, Any]:
+    cfg = model.peft_config[adapter_name].to_dict()
+    return json.loads(json.dumps(cfg, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))  # noqa: E501
+
+
+def _module_alpha(cfg: Mapping[str, Any], module: str) -> tuple[int, float]:
+    rank, alpha = int(cfg["r"]), float(cfg["lora_alpha"])
+    for pat, r in (cfg.get("rank_pattern") or {}).items():
+        if module == pat or module.endswith("." + pat) or re.fullmatch(pat, module):
+            rank = int(r)
+    for pat, a in (cfg.get("alpha_pattern") or {}).items():
+        if module == pat or module.endswith("." + pat) or re.fullmatch(pat, module):
+            alpha = float(a)
+    return rank, alpha
+
+
+def peft_to_kohya(
+    parts: Mapping[str, tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]],
+    *,
+    sdxl: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Kohya tensors from ``{"unet": (peft_sd, adapter_cfg), "text_encoder": (...), ...}``.
+
+    Each module's ``.alpha`` is the adapter's ``lora_alpha`` (or its ``alpha_pattern`` entry),
+    never silently the rank.
+    """
+    prefixes = SDXL_KOHYA_PREFIX if sdxl else KOHYA_PREFIX
+    out: dict[str, torch.Tensor] = {}
+    for part, (sd, cfg) in parts.items():
+        if part not in prefixes:
+            raise LoraFormatError(f"unknown LoRA part {part!r}; expected {sorted(prefixes)}")
+        for key, tensor in sd.items():
+            m = re.fullmatch(r"(.+)\.lora_([AB])(?:\.default)?\.weight", key)
+            if not m:
+                raise LoraFormatError(f"{part}: unexpected peft key {key!r}")
+            module, ab = m.groups()
+            kohya_module = module
+            if part != "unet" and not module.startswith("text_model."):
+                kohya_module = "text_model." + module  # CLIP's path in A1111 / sd-scripts keys
+            name = prefixes[part] + "_" + kohya_module.replace(".", "_")
+            out[f"{name}.{'lora_down' if ab == 'A' else 'lora_up'}.weight"] = tensor
+            if ab == "A":
+                rank, alpha = _module_alpha(cfg, module)
+                if tensor.shape[0] != rank:
+                    raise LoraFormatError(f"{part}.{module}: lora_A has rank {tensor.shape[0]}, "
+                                          f"config says {rank}")
+                out[f"{name}.alpha"] = torch.tensor(alpha, dtype=torch.float32)
+    return out
+
+
+def kohya_to_peft(
+    sd: Mapping[str, torch.Tensor], models: Mapping[str, torch.nn.Module], *, sdxl: bool = False
+) -> dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]]:
+    """Inverse of :func:`peft_to_kohya`: ``{part: (peft_sd, {"r", "lora_alpha", "alpha_pattern",
+    "rank_pattern", "target_modules"})}``. ``models`` resolves underscored names to module paths.
+    A file without ``.alpha`` entries loads with alpha = rank, as kohya does."""
+    prefixes = SDXL_KOHYA_PREFIX if sdxl else KOHYA_PREFIX
+    by_prefix = {prefixes[p]: p for p in models}
+    lookup = {
+        p: {n.replace(".", "_"): n for n, _ in m.named_modules() if n} for p, m in models.items()
+    }
+    tensors: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
+    for key, t in sd.items():
+        name, _, kind = key.partition(".")
+        prefix = next((pre for pre in sorted(by_prefix, key=len, reverse=True)
+                       if name.startswith(pre + "_")), None)
+        if prefix is None:
+            raise LoraFormatError(f"kohya key {key!r}: unknown prefix (expected {sorted(by_prefix)})")  # noqa: E501
+        part = by_prefix[prefix]
+        short = name[len(prefix) + 1:]
+        module = lookup[part].get(short)
+        if module is None and part != "unet" and short.startswith("text_model_"):
+            module = lookup[part].get(short.removeprefix("text_model_"))
+        if module is None:
+            raise LoraFormatError(f"kohya key {key!r}: no module {name!r} in the {part}")
+        tensors.setdefault(part, {}).setdefault(module, {})[kind] = t
+    out = {}
+    for part, mods in tensors.items():
+        peft_sd: dict[str, torch.Tensor] = {}
+        ranks, alphas = {}, {}
+        for module, d in mods.items():
+            if "lora_down.weight" not in d or "lora_up.weight" not in d:
+                raise LoraFormatError(f"{part}.{module}: needs both lora_down and lora_up")
+            down, up = d["lora_down.weight"], d["lora_up.weight"]
+            peft_sd[f"{module}.lora_A.weight"] = down
+            peft_sd[f"{module}.lora_B.weight"] = up
+            ranks[module] = int(down.shape[0])
+            alphas[module] = float(d["alpha"]) if "alpha" in d else float(down.shape[0])
+        r0 = max(set(ranks.values()), key=list(ranks.values()).count)
+        a0 = max(set(alphas.values()), key=list(alphas.values()).count)
+        out[part] = (peft_sd, {
+            "r": r0, "lora_alpha": a0, "target_modules": sorted(mods),
+            "rank_pattern": {m: r for m, r in ranks.items() if r != r0},
+            "alpha_pattern": {m: a for m, a in alphas.items() if a != a0},
+        })
+    return out
+
+
+def _metadata_str(meta: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+
+def save_safetensors_atomic(
+    tensors: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """``save_file`` through a temp file + ``os.replace`` (readers never see half a file)."""
+    from safetensors.torch import save
+
+    data = save({k: v.contiguous() for k, v in tensors.items()}, metadata=_metadata_str(metadata or {}))  # noqa: E501
+    atomic_write_bytes(Path(path), data)
+
+
+def save_diffusers_lora(
+    out_dir: Path,
+    parts: Mapping[str, tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]],
+    *,
+    sdxl: bool = False,
+) -> Path:
+    """Write ``pytorch_lora_weights.safetensors`` loadable by ``pipe.load_lora_weights``."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
+    for part, (sd, cfg) in parts.items():
+        for k, v in sd.items():
+            tensors[f"{part}.{k}"] = v
+        meta[f"{part}_lora_adapter_metadata"] = _lora_meta(cfg)
+    path = Path(out_dir) / DIFFUSERS_WEIGHT_NAME
+    save_safetensors_atomic(tensors, path, _diffusers_meta(meta))
+    return path
+
+
+def _lora_meta(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("r", "lora_alpha", "target_modules", "rank_pattern", "alpha_pattern", "lora_dropout",
+            "use_dora", "use_rslora", "init_lora_weights", "bias")
+    out = {k: cfg[k] for k in keep if k in cfg}
+    if isinstance(out.get("target_modules"), set):
+        out["target_modules"] = sorted(out["target_modules"])
+    return out
+
+
+def _diffusers_meta(meta: Mapping[str, Any]) -> dict[str, str]:
+    # diffusers keeps every part's LoraConfig as "<part>.<field>" keys of one JSON entry.
+    from diffusers.loaders.lora_base import LORA_ADAPTER_METADATA_KEY
+
+    combined = {}
+    for k, v in meta.items():
+        if k.endswith("_lora_adapter_metadata"):
+            part = k.removesuffix("_lora_adapter_metadata")
+            for mk, mv in v.items():
+                combined[f"{part}.{mk}"] = mv
+    return {"format": "pt", LORA_ADAPTER_METADATA_KEY: json.dumps(combined, sort_keys=True)}
+
+
+def save_kohya_lora(
+    path: Path,
+    parts: Mapping[str, tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]],
+    *,
+    sdxl: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the kohya form with a true per-module ``.alpha`` and ``ss_*`` metadata."""
+    tensors = peft_to_kohya(parts, sdxl=sdxl)
+    unet_cfg = parts.get("unet", next(iter(parts.values())))[1]
+    meta = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(unet_cfg["r"]),
+        "ss_network_alpha": str(unet_cfg["lora_alpha"]),
+        "ss_network_dropout": str(unet_cfg.get("lora_dropout", 0.0)),
+        "ss_network_train_unet_only": str("text_encoder" not in parts),
+        "ss_base_model_version": "sdxl_base_v1-0" if sdxl else "sd_v1",
+        **{k: str(v) for k, v in (metadata or {}).items()},
+    }
+    save_safetensors_atomic(tensors, Path(path), meta)
+    return Path(path)
+
+
+def read_lora_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a LoRA safetensors file; every tensor must be finite."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        sd = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:
+        raise LoraFormatError(f"{path}: not a readable safetensors file: {e}") from e
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise LoraFormatError(f"{path}: non-finite values in {bad[:5]}")
+    return sd, meta
+
+
+def is_kohya(sd: Mapping[str, torch.Tensor]) -> bool:
+    return any(k.startswith(("lora_unet_", "lora_te")) for k in sd)
+
+
+def kohya_file_to_diffusers(path: Path, out_dir: Path, models: Mapping[str, torch.nn.Module],
+                            *, sdxl: bool = False) -> Path:
+    """Convert a kohya file to the diffusers/peft form (true alpha kept via adapter metadata)."""
+    sd, _ = read_lora_file(path)
+    return save_diffusers_lora(out_dir, kohya_to_peft(sd, models, sdxl=sdxl), sdxl=sdxl)
+
+
+def diffusers_file_to_kohya(path: Path, out: Path, *, sdxl: bool = False,
+                            metadata: Mapping[str, Any] | None = None) -> Path:
+    """Convert a diffusers/peft file written by :func:`save_diffusers_lora` to the kohya form."""
+    from diffusers.loaders.lora_base import LORA_ADAPTER_METADATA_KEY
+
+    sd, meta = read_lora_file(path)
+    cfgs_flat = json.loads(meta.get(LORA_ADAPTER_METADATA_KEY, "{}"))
+    parts: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}
+    for k, v in sd.items():
+        part, _, rest = k.partition(".")
+        parts.setdefault(part, ({}, {}))[0][rest] = v
+    for part, (psd, cfg) in parts.items():
+        cfg.update({k.split(".", 1)[1]: v for k, v in cfgs_flat.items()
+                    if k.startswith(part + ".")})
+        if "r" not in cfg:
+            r = next(t.shape[0] for k, t in psd.items() if ".lora_A." in k)
+            cfg.update(r=r, lora_alpha=r)  # no metadata: diffusers itself assumes alpha = rank
+    return save_kohya_lora(out, parts, sdxl=sdxl, metadata=metadata)
+
+
+__all__ = [
+    "UNET_ATTENTION", "TEXT_ATTENTION", "DIFFUSERS_WEIGHT_NAME", "LoraFormatError", "add_lora",
+    "adapter_config", "diffusers_file_to_kohya", "is_kohya", "kohya_file_to_diffusers",
+    "kohya_to_peft", "lora_state_dict", "peft_to_kohya", "read_lora_file", "save_diffusers_lora",
+    "save_kohya_lora", "select_modules",
+]

@@ -1,0 +1,163 @@
+"""The training run config (``train.toml``): pydantic, unknown keys are errors.
+
+Relative paths in the file are resolved against the file's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from craftlora.models.lora import TEXT_ATTENTION, UNET_ATTENTION
+
+
+class TrainConfigError(ValueError):
+    """The train config is missing or invalid; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(_Strict):
+    rank: int = Field(default=4, ge=1)
+    alpha: float = Field(default=4.0, gt=0, description="scale = alpha / rank")
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: list(UNET_ATTENTION))
+    blocks: list[str] = Field(default_factory=list,
+                              description="regexes on UNet module names; empty = all blocks")
+    init: Literal["gaussian", "default"] = "gaussian"
+    text_encoder: bool = False
+    text_encoder_rank: int | None = None
+    text_encoder_alpha: float | None = None
+    text_encoder_targets: list[str] = Field(default_factory=lambda: list(TEXT_ATTENTION))
+    text_encoder_lr: float | None = None
+
+
+class DataSettings(_Strict):
+    workspace: Path
+    split: Literal["train", "val", "test", "none"] | None = "train"
+    origin: Literal["real", "synthetic"] | None = "real"
+    set_name: str | None = None
+    resolution: int = Field(default=512, ge=8)
+    center_crop: bool = True
+    random_flip: bool = False
+    caption_dropout: float = Field(default=0.0, ge=0.0, le=1.0)
+    specular_alpha: float | None = Field(default=None, ge=0.0, le=1.0,
+                                         description="I·(1 − α·M_spec) before training")
+    max_pixels: int = Field(default=40_000_000, gt=0)
+    cache_dir: Path | None = Field(default=None,
+                                   description="default: <workspace>/.cache/train")
+    clip_skip: int = Field(default=0, ge=0, description="diffusers convention (A1111 − 1)")
+
+
+class LossSettings(_Strict):
+    prediction_type: Literal["auto", "epsilon", "v_prediction"] = "auto"
+    min_snr_gamma: float | None = Field(default=None, gt=0)
+    noise_offset: float = Field(default=0.0, ge=0.0)
+    perceptual_weight: float = Field(default=0.0, ge=0.0, description="λ in L_diff + λ·L_perc")
+    perceptual_network: Literal["auto", "vgg19", "classifier"] = "auto"
+    perceptual_weights: Path | None = Field(default=None,
+                                            description="VGG-19 .pth or classifier checkpoint")
+
+
+class OptimSettings(_Strict):
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=1e-2, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine",
+                       "cosine_with_restarts", "polynomial"] = "constant"
+    warmup_steps: int = Field(default=0, ge=0)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+
+
+class ValidationSettings(_Strict):
+    prompts: list[str] = Field(default_factory=list)
+    every: int = Field(default=0, ge=0, description="steps; 0 = only at the end")
+    steps: int = Field(default=20, ge=1)
+    guidance: float = 7.0
+    seed: int = 0
+
+
+class TrainConfig(_Strict):
+    """A whole run; its resolved form is written to ``run.json`` and LoRA metadata."""
+
+    name: str = "lora"
+    mode: Literal["lora", "full"] = "lora"
+    model: str = Field(description="'mini', a diffusers folder, a .safetensors file or hub id")
+    model_config_dir: Path | None = Field(default=None,
+                                          description="local diffusers folder for single files")
+    output_dir: Path
+    seed: int = 0
+    max_steps: int = Field(default=1000, ge=1)
+    batch_size: int = Field(default=1, ge=1, description="per process, per micro-step")
+    grad_accum: int = Field(default=1, ge=1)
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_checkpointing: bool = False
+    train_text_encoder: bool = Field(default=False, description="full mode: also the encoder")
+    checkpoint_every: int = Field(default=500, ge=1)
+    keep_last: int = Field(default=3, ge=1)
+    tensorboard: bool = False
+    log_every: int = Field(default=1, ge=1)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    data: DataSettings
+    loss: LossSettings = Field(default_factory=LossSettings)
+    optim: OptimSettings = Field(default_factory=OptimSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.mode == "full" and self.lora.text_encoder:
+            raise ValueError("lora.text_encoder is for mode = 'lora'; use train_text_encoder")
+        return self
+
+    def resolved(self, base: Path) -> TrainConfig:
+        """A copy with relative paths made absolute against ``base``."""
+        def fix(p: Path | None) -> Path | None:
+            return None if p is None or p.is_absolute() else (base / p).resolve()
+
+        out = self.model_copy(deep=True)
+        out.output_dir = fix(self.output_dir) or self.output_dir
+        out.data.workspace = fix(self.data.workspace) or self.data.workspace
+        if self.data.cache_dir is not None:
+            out.data.cache_dir = fix(self.data.cache_dir) or self.data.cache_dir
+        if self.model_config_dir is not None:
+            out.model_config_dir = fix(self.model_config_dir) or self.model_config_dir
+        if self.loss.perceptual_weights is not None:
+            out.loss.perceptual_weights = fix(self.loss.perceptual_weights) or \
+                self.loss.perceptual_weights
+        if self.model not in ("mini",) and not os.path.isabs(self.model):
+            local = base / self.model
+            if local.exists():
+                out.model = str(local.resolve())
+        return out
+
+
+def load_train_config(path: str | os.PathLike[str], **overrides: object) -> TrainConfig:
+    """Read a train TOML, apply dotted ``overrides`` (``optim.lr=...``), resolve paths."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainConfigError(f"{path}: train config not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise TrainConfigError(f"{path}: not valid TOML: {e}") from e
+    for key, value in overrides.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        cfg = TrainConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{path}: invalid train config"]
+        for err in e.errors():
+            lines.append(f"  {'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}")
+        raise TrainConfigError("\n".join(lines)) from e
+    return cfg.resolved(path.parent.resolve())
