@@ -1,0 +1,124 @@
+"""The judge: a classifier trained to be as right as possible on the mini world.
+
+It learns from a large balanced set of fresh mini-kiln renders — ``n_per_combo`` images of
+every valid combination (the renderer gives unlimited true labels) — and is scored on a
+separate set of fresh renders it never saw. Its held-out accuracy (per task and on the exact
+combination) is the ceiling reported beside every attribute-agreement figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from craftlora.classify.augment import AugmentConfig
+from craftlora.classify.cache import ImageCache
+from craftlora.classify.config import TrainConfig
+from craftlora.classify.dataset import Labelled
+from craftlora.classify.evaluate import evaluate_scores
+from craftlora.classify.train import score_logits, train_classifier
+from craftlora.mini.kiln import ATTRIBUTES, valid_combinations
+from craftlora.mini.vessel import render_vessel
+from craftlora.models.classifier import save_classifier
+
+
+def judge_config() -> TrainConfig:
+    """Judge defaults: small backbone, balanced data (no sampler), mild augmentation."""
+    return TrainConfig(
+        backbone="mobilenet_v3_small", pretrained="auto", image_size=64,
+        sampler_task=None, backbone_lr=2e-3, head_lr=2e-3, epochs=14, patience=4,
+        batch_size=64, augment=AugmentConfig(rotation=5.0, hue=0.0, brightness=0.1,
+                                             contrast=0.1, saturation=0.1),
+    )
+
+
+def render_balanced(combos: Sequence[dict[str, str]], per_combo: int, seed: int, size: int,
+                    *, start_id: int = 0, progress: bool = True, desc: str = "render"
+                    ) -> tuple[ImageCache, Labelled]:
+    """``per_combo`` fresh renders of every combination, as a cache and index labels."""
+    tasks = ATTRIBUTES
+    index = {t: {v: i for i, v in enumerate(vals)} for t, vals in tasks.items()}
+    jobs = [(c, k) for c in combos for k in range(per_combo)]
+    pixels = np.zeros((len(jobs), 3, size, size), dtype=np.uint8)
+    labels = {t: np.zeros(len(jobs), dtype=np.int64) for t in tasks}
+    combo_keys = []
+    for i, (combo, _) in enumerate(tqdm(jobs, desc=desc, disable=not progress, leave=False)):
+        rng = np.random.default_rng([seed, start_id + i])
+        img, _ = render_vessel(combo, rng, size=size)
+        pixels[i] = img.transpose(2, 0, 1)
+        for t in tasks:
+            labels[t][i] = index[t][combo[t]]
+        combo_keys.append(tuple(combo[t] for t in tasks))
+    ids = list(range(start_id, start_id + len(jobs)))
+    cache = ImageCache(size, torch.from_numpy(pixels), ids)
+    return cache, Labelled(ids, labels, combo_keys, ["synthetic"] * len(ids))
+
+
+def merge(a: ImageCache, b: ImageCache) -> ImageCache:
+    return ImageCache(a.size, torch.cat([a.pixels, b.pixels]), a.ids + b.ids)
+
+
+def exact_accuracy(labels: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> float:
+    ok = np.ones(len(next(iter(labels.values()))), dtype=bool)
+    for t, y in labels.items():
+        ok &= scores[t].argmax(1) == y
+    return float(ok.mean())
+
+
+def train_judge(
+    out: Path,
+    *,
+    n_per_combo: int = 24,
+    n_val_per_combo: int = 3,
+    n_test_per_combo: int = 6,
+    seed: int = 0,
+    size: int = 64,
+    config: TrainConfig | None = None,
+    combos: Sequence[dict[str, str]] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the judge, save it to ``out`` (safetensors) and return its held-out report."""
+    t0 = time.perf_counter()
+    cfg = config or judge_config()
+    cfg = cfg.model_copy(update={"image_size": size})
+    combos = list(combos) if combos is not None else valid_combinations()
+    train_c, train = render_balanced(combos, n_per_combo, seed, size, progress=progress,
+                                     desc="judge: render train")
+    val_c, val = render_balanced(combos, n_val_per_combo, seed + 1, size,
+                                 start_id=len(train), progress=progress, desc="judge: render val")
+    test_c, test = render_balanced(combos, n_test_per_combo, seed + 2, size,
+                                   start_id=len(train) + len(val), progress=progress,
+                                   desc="judge: render test")
+    result = train_classifier(cfg, ATTRIBUTES, merge(train_c, val_c), train, val, seed=seed,
+                              progress=progress, desc="judge: train")
+    scores = score_logits(result.model, test_c.pixels, cfg.eval_batch_size)
+    metrics = evaluate_scores(test.labels, scores, ATTRIBUTES)
+    report = {
+        "checkpoint": str(out),
+        "backbone": cfg.backbone,
+        "weights_source": result.model.weights_source,
+        "train_images": len(train),
+        "heldout_images": len(test),
+        "combinations": len(combos),
+        "best_epoch": result.best_epoch,
+        "heldout": {
+            "task_accuracy": {t: m["accuracy"] for t, m in metrics.items()},
+            "task_f1_macro": {t: m["f1_macro"] for t, m in metrics.items()},
+            "combo_accuracy": exact_accuracy(test.labels, scores),
+            "glaze_type_accuracy": exact_accuracy(
+                {t: test.labels[t] for t in ("glaze", "type")}, scores),
+        },
+        "seed": seed,
+        "seconds": time.perf_counter() - t0,
+    }
+    save_classifier(out, result.model, {
+        "role": "judge", "world": "mini-kiln", "train_config": cfg.model_dump(mode="json"),
+        "heldout": report["heldout"], "n_per_combo": n_per_combo, "seed": seed,
+    })
+    return report
