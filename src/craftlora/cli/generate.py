@@ -1,0 +1,289 @@
+"""`craftlora plan` and `craftlora generate`: plan synthetic sets, then make them."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from craftlora.catalog.workspace import Workspace, WorkspaceError
+from craftlora.cli.app import app, console, fail, print_json
+from craftlora.config import ConfigError
+from craftlora.generate.plan_model import PlanError, save_plan
+from craftlora.generate.planner import DualConfig, TierConfig, make_plan
+from craftlora.generate.prompts import (
+    DEFAULT_LORA_WEIGHT,
+    LoraNotFoundError,
+    PromptSpec,
+    PromptSyntaxError,
+    build_prompt,
+)
+
+PHRASES_FILE = "prompt_phrases.toml"
+
+
+class PlannerFile(BaseModel):
+    """``--config`` file of ``craftlora plan``: ``[tiers]``, ``[dual]`` and ``[prompt]`` tables."""
+
+    model_config = ConfigDict(extra="forbid")
+    tiers: TierConfig = Field(default_factory=TierConfig)
+    dual: DualConfig = Field(default_factory=DualConfig)
+    prompt: PromptSpec | None = None
+
+
+def _read_toml(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise PlanError(f"{path}: {what} not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PlanError(f"{path}: not valid TOML: {e}") from e
+
+
+def _planner_file(path: Path | None) -> PlannerFile:
+    if path is None:
+        return PlannerFile()
+    try:
+        return PlannerFile.model_validate(_read_toml(path, "planner config"))
+    except ValidationError as e:
+        keys = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise PlanError(f"{path}: invalid planner config: {keys}") from e
+
+
+def _prompt_spec(ws: Workspace, base: PromptSpec | None, phrases: Path | None) -> PromptSpec:
+    """Phrases from ``--phrases`` or ``WS/prompt_phrases.toml`` (tables function, morphology)."""
+    spec = base or PromptSpec()
+    path = phrases or (ws.root / PHRASES_FILE)
+    if phrases is None and not path.is_file():
+        return spec
+    raw = _read_toml(path, "phrases file")
+    unknown = sorted(set(raw) - {"function", "morphology"})
+    if unknown:
+        raise PlanError(f"{path}: unknown tables {unknown} (expected function, morphology)")
+    return spec.model_copy(
+        update={
+            "function": {**spec.function, **raw.get("function", {})},
+            "morphology": {**spec.morphology, **raw.get("morphology", {})},
+        }
+    )
+
+
+@app.command("plan")
+def plan_cmd(
+    ws: Annotated[Path, typer.Argument(help="workspace folder")],
+    strategy: Annotated[str, typer.Option(help="tiers (seven-tier) or dual (two sets)")] = "tiers",
+    total: Annotated[
+        int | None, typer.Option(help="images in the (comprehensive) set; fills tier 7")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="plan file (default WS/plan.toml)")] = None,
+    by: Annotated[
+        str, typer.Option(help="combination attributes, e.g. glaze,type (default: all)")
+    ] = "",
+    confusion: Annotated[
+        Path | None, typer.Option(help="confusion matrix JSON/CSV or an experiment results.json")
+    ] = None,
+    valid: Annotated[
+        Path | None, typer.Option(help="CSV/JSON of valid combinations besides the observed")
+    ] = None,
+    lora: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"LoRA NAME or NAME:WEIGHT for every prompt (weight {DEFAULT_LORA_WEIGHT})"
+        ),
+    ] = None,
+    phrases: Annotated[
+        Path | None, typer.Option(help=f"function/morphology phrases (default WS/{PHRASES_FILE})")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="planner TOML: [tiers] targets, [dual], [prompt]")
+    ] = None,
+    split: Annotated[str, typer.Option(help="count real images of this split, or 'all'")] = "train",
+    seed: Annotated[int, typer.Option(help="base seed of the per-image seeds")] = 0,
+    force: Annotated[bool, typer.Option(help="overwrite an existing plan file")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Plan what to generate from the data's gaps; writes an editable plan TOML."""
+    try:
+        with Workspace.open(ws) as w:
+            pf = _planner_file(config)
+            spec = _prompt_spec(w, pf.prompt, phrases)
+            tags = []
+            for item in lora or []:
+                name, _, weight = item.partition(":")
+                tags.append(f"<lora:{name}:{weight or DEFAULT_LORA_WEIGHT}>")
+            spec = spec.model_copy(update={"loras": [*spec.loras, *tags]})
+            plan = make_plan(
+                w,
+                strategy=strategy,
+                by=[b.strip() for b in by.split(",") if b.strip()] or None,
+                total=total,
+                tiers=pf.tiers,
+                dual=pf.dual,
+                confusion=confusion,
+                valid=valid,
+                split=None if split == "all" else split,
+                prompt=spec,
+                seed=seed,
+            )
+            preview = {
+                (s.name, e.id): build_prompt(w.config, e.attributes, plan.prompt)
+                for s in plan.sets
+                for e in s.entries
+            }
+            target = out or (w.root / "plan.toml")
+            if target.exists() and not force:
+                raise PlanError(f"{target}: exists; pass --force to overwrite or --out elsewhere")
+            save_plan(plan, target, preview)
+    except (PlanError, ConfigError, WorkspaceError, PromptSyntaxError, ValueError) as e:
+        fail(str(e))
+    summary = {
+        "plan": str(target),
+        "strategy": plan.strategy,
+        "by": plan.by,
+        "sets": {
+            s.name: {
+                "images": s.total,
+                "combinations": len(s.entries),
+                "tiers": _tiers(s),
+            }
+            for s in plan.sets
+        },
+        "notes": plan.notes,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    for name, s in summary["sets"].items():
+        console.print(f"[bold]{name}[/]: {s['images']} images, {s['combinations']} combinations")
+        for tier, t in s["tiers"].items():
+            console.print(
+                f"  {tier:<14} {t['combinations']:>4} combinations {t['images']:>6} images"
+            )
+    for n in plan.notes:
+        console.print(f"  note: {n}")
+    console.print(
+        f"plan written to {target}; edit it, then `craftlora generate {ws} --plan {target}`"
+    )
+
+
+def _tiers(s) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for e in s.entries:
+        t = out.setdefault(e.tier, {"combinations": 0, "images": 0})
+        t["combinations"] += 1
+        t["images"] += e.count
+    return out
+
+
+@app.command("generate")
+def generate_cmd(
+    ws: Annotated[Path, typer.Argument(help="workspace folder")],
+    plan: Annotated[Path, typer.Option(help="plan TOML written by `craftlora plan`")],
+    set_name: Annotated[str | None, typer.Option("--set", help="which set of the plan")] = None,
+    sketch: Annotated[
+        Path | None, typer.Option(help="sketch image guiding every image (needs a ControlNet)")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="mini, a diffusers folder or a .safetensors checkpoint")
+    ] = "mini",
+    lora_dir: Annotated[
+        list[Path] | None, typer.Option(help="folders holding NAME.safetensors (+ WS/loras)")
+    ] = None,
+    controlnet: Annotated[
+        str | None, typer.Option(help="ControlNet folder or .safetensors (overrides the plan)")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="images per pipeline call")] = None,
+    limit: Annotated[int | None, typer.Option(help="stop after N new images")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Generate a plan's set into the catalog (resumable; shards under `accelerate launch`)."""
+    from craftlora.generate.controlnet import SketchError
+    from craftlora.generate.runner import generate
+
+    try:
+        with Workspace.open(ws) as w:
+            result = generate(
+                w,
+                plan,
+                set_name,
+                model=model,
+                lora_dirs=lora_dir or [],
+                sketch=sketch,
+                controlnet=controlnet,
+                batch_size=batch_size,
+                limit=limit,
+                device=device,
+                progress=not as_json,
+            )
+    except (
+        PlanError,
+        ConfigError,
+        WorkspaceError,
+        PromptSyntaxError,
+        LoraNotFoundError,
+        SketchError,
+        ValueError,
+        OSError,
+    ) as e:
+        fail(str(e))
+    d = result.to_dict()
+    if as_json:
+        print_json(d)
+        return
+    console.print(
+        f"set [bold]{d['set']}[/]: made {d['made']}, already present {d['already_present']}, "
+        f"of {d['in_shard']} in this process ({d['planned']} planned); "
+        f"{d['images_per_s']} images/s"
+    )
+    if d["contour_images"]:
+        console.print(
+            f"contour adherence (tolerant F1 at 2 px), mean over {d['contour_images']} "
+            f"sketch-guided images: {d['contour_tolerant_f1_mean']:.3f}"
+        )
+    if d["duplicates"]:
+        console.print(f"{len(d['duplicates'])} images duplicated an existing one and were dropped")
+
+
+@app.command("train-controlnet")
+def train_controlnet_cmd(
+    out: Annotated[Path, typer.Argument(help="output folder (controlnet/, card.json)")],
+    model: Annotated[str, typer.Option(help="base model: mini or a diffusers folder")] = "mini",
+    steps: Annotated[int, typer.Option(help="ControlNet training steps")] = 1500,
+    batch_size: Annotated[int, typer.Option(help="batch size")] = 16,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-4,
+    pool: Annotated[int, typer.Option(help="mini-kiln renders to train on")] = 2000,
+    eval_images: Annotated[int, typer.Option(help="held-out outline sketches to score")] = 64,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train the mini world's outline ControlNet from the base UNet and score contour F1."""
+    from craftlora.generate.controlnet_train import ControlNetTrainConfig
+    from craftlora.generate.mini_controlnet import build_mini_controlnet
+    from craftlora.models.loader import ModelSourceError, load_components
+
+    try:
+        pipe = load_components(model).pipeline()
+        cfg = ControlNetTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+        card = build_mini_controlnet(
+            pipe,
+            out,
+            pool=pool,
+            config=cfg,
+            eval_images=eval_images,
+            seed=seed,
+            progress=not as_json,
+        )
+    except (ModelSourceError, ValueError, OSError, FloatingPointError) as e:
+        fail(str(e))
+    if as_json:
+        print_json(card)
+        return
+    console.print(
+        f"ControlNet saved to {out / 'controlnet'}; contour F1 (2 px, vessel outline) "
+        f"{card['contour_f1']:.3f} on {eval_images} held-out sketches; segmenter ceiling "
+        f"{card['silhouette']['true_render_outline_f1']:.3f}; {card['wall_s']} s"
+    )

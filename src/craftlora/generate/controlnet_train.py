@@ -1,0 +1,288 @@
+"""Train a ControlNet from a base UNet on (outline sketch, image, caption) triples.
+
+The ControlNet starts as a copy of the base UNet's encoder (``ControlNetModel.from_unet``,
+zero-initialised output convolutions, so step 0 leaves the base unchanged); the base (UNet,
+VAE, text encoder) stays frozen. Latents and text embeddings of the whole pool are computed
+once; each step draws a batch, noises it and regresses the UNet's prediction (ε or v, from the
+scheduler config) with the ControlNet's residuals added. Captions are dropped to "" with
+probability ``caption_dropout`` so classifier-free guidance keeps working.
+
+For the mini world, :func:`mini_outline_triples` renders mini-kiln vessels and uses the outline
+of each vessel's exact silhouette as the sketch (white strokes on black, the same form
+``load_sketch`` gives a user's line drawing).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+from craftlora.data.atomic import atomic_write_json
+from craftlora.generate.samplers import diffusers_clip_skip
+from craftlora.generate.text import encode_text
+
+Triple = tuple[np.ndarray, np.ndarray, str]  # (sketch bool HxW, image uint8 HxWx3, caption)
+
+
+class ControlNetTrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(default=1500, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=1e-2, ge=0)
+    seed: int = 0
+    caption_dropout: float = Field(default=0.1, ge=0, le=1)
+    clip_skip: int = Field(default=2, ge=1, description="A1111 convention, as at generation")
+    conditioning_channels: list[int] | None = Field(
+        default=None, description="None = 16, 32, ... one stage per VAE downsampling"
+    )
+    grad_clip: float = Field(default=1.0, gt=0)
+    log_every: int = Field(default=50, ge=1)
+
+
+def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
+    """The boundary pixels of a bool silhouette (mask minus its erosion)."""
+    import cv2
+
+    m = mask.astype(np.uint8)
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    return (m - cv2.erode(m, kernel)) > 0
+
+
+def mini_outline_triples(n: int, seed: int = 0, size: int = 64) -> list[Triple]:
+    """``n`` fresh mini-kiln renders over every valid combination in turn, with outlines."""
+    from craftlora.data.captions import render_caption
+    from craftlora.mini import kiln
+    from craftlora.mini.vessel import render_vessel
+
+    cfg = kiln.workspace_config()
+    combos = kiln.valid_combinations()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(combos))
+    out: list[Triple] = []
+    for i in range(n):
+        combo = combos[int(order[i % len(combos)])]
+        img, mask = render_vessel(combo, rng, size)
+        out.append((outline(mask), img, render_caption(cfg, combo)))
+    return out
+
+
+def _condition(edges: np.ndarray) -> torch.Tensor:
+    """White-on-black 3-channel condition in [0, 1], as the pipeline feeds a ControlNet."""
+    x = torch.from_numpy(edges.astype(np.float32))
+    return x[None].repeat(3, 1, 1)
+
+
+def _auto_channels(vae: Any) -> list[int]:
+    stages = len(vae.config.block_out_channels)  # downsampling = 2 ** (stages - 1)
+    return [16 * 2**i for i in range(stages)]
+
+
+@torch.no_grad()
+def _encode_pool(pipe: Any, triples: Sequence[Triple], clip_skip: int | None, batch: int = 64):
+    vae = pipe.vae
+    lat, emb, cond = [], [], []
+    for s in range(0, len(triples), batch):
+        chunk = triples[s : s + batch]
+        imgs = torch.stack(
+            [torch.from_numpy(t[1]).permute(2, 0, 1).float() / 127.5 - 1.0 for t in chunk]
+        ).to(vae.device, vae.dtype)
+        lat.append(vae.encode(imgs).latent_dist.mean * vae.config.scaling_factor)
+        emb.append(encode_text(pipe, [t[2] for t in chunk], clip_skip))
+        cond.append(torch.stack([_condition(t[0]) for t in chunk]))
+    empty = encode_text(pipe, [""], clip_skip)
+    return torch.cat(lat), torch.cat(emb), torch.cat(cond), empty
+
+
+def train_controlnet(
+    pipe: Any,
+    triples: Sequence[Triple],
+    out_dir: str | Path,
+    config: ControlNetTrainConfig | None = None,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a ControlNet for ``pipe``'s base on ``triples``; save it (safetensors) to ``out_dir``.
+
+    Returns a summary (config, losses, wall time) that is also written to ``out_dir/train.json``.
+    """
+    from diffusers import ControlNetModel, DDPMScheduler
+
+    cfg = config or ControlNetTrainConfig()
+    if not triples:
+        raise ValueError("train_controlnet needs at least one (sketch, image, caption) triple")
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    device = pipe.unet.device
+    for m in (pipe.unet, pipe.vae, pipe.text_encoder):
+        m.requires_grad_(False)
+        m.eval()
+    channels = cfg.conditioning_channels or _auto_channels(pipe.vae)
+    cn = ControlNetModel.from_unet(
+        pipe.unet, conditioning_embedding_out_channels=tuple(channels)
+    ).to(device)
+    cn.train()
+    noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
+    latents, embs, conds, empty = _encode_pool(pipe, triples, diffusers_clip_skip(cfg.clip_skip))
+    opt = torch.optim.AdamW(cn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    losses: list[float] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, desc="controlnet", unit="step")
+    n = len(triples)
+    for step in range(cfg.steps):
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=gen)
+        lat = latents[idx].to(device)
+        emb = embs[idx].clone()
+        drop = torch.rand(cfg.batch_size, generator=gen) < cfg.caption_dropout
+        emb[drop] = empty
+        emb = emb.to(device)
+        cond = conds[idx].to(device, lat.dtype)
+        noise = torch.randn(lat.shape, generator=gen).to(device)
+        t = torch.randint(
+            0, noise_sched.config.num_train_timesteps, (cfg.batch_size,), generator=gen
+        ).to(device)
+        noisy = noise_sched.add_noise(lat, noise, t)
+        down, mid = cn(noisy, t, encoder_hidden_states=emb, controlnet_cond=cond, return_dict=False)
+        pred = pipe.unet(
+            noisy,
+            t,
+            encoder_hidden_states=emb,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
+        ).sample
+        if noise_sched.config.prediction_type == "v_prediction":
+            target = noise_sched.get_velocity(lat, noise, t)
+        else:
+            target = noise
+        loss = F.mse_loss(pred.float(), target.float())
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"ControlNet training: loss is {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(cn.parameters(), cfg.grad_clip)
+        opt.step()
+        losses.append(float(loss.item()))
+        if bar is not None:
+            bar.update(1)
+            if step % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every :]):.4f}")
+    if bar is not None:
+        bar.close()
+    cn.eval()
+    out = Path(out_dir)
+    _save_atomic(cn, out)
+    k = max(1, cfg.log_every)
+    summary = {
+        "config": cfg.model_dump(),
+        "conditioning_channels": channels,
+        "pool": n,
+        "steps": cfg.steps,
+        "loss_first": float(np.mean(losses[:k])),
+        "loss_last": float(np.mean(losses[-k:])),
+        "loss_curve": [float(np.mean(losses[i : i + k])) for i in range(0, len(losses), k)],
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    atomic_write_json(out / "train.json", summary)
+    return summary
+
+
+def _save_atomic(model: Any, out: Path) -> None:
+    """save_pretrained into a sibling temp folder, then swap it in (never half a model)."""
+    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp, safe_serialization=True)
+    if out.exists():
+        old = out.with_name(f".old-{out.name}-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+
+
+@torch.no_grad()
+def evaluate_contour(
+    pipe: Any,
+    controlnet: Any,
+    triples: Sequence[Triple],
+    *,
+    steps: int = 20,
+    cfg: float = 7.0,
+    sampler: str = "DPM++ 2M Karras",
+    clip_skip: int = 2,
+    scale: float = 1.0,
+    batch_size: int = 16,
+    seed: int = 0,
+    outline_fn: Callable[[list[Any]], list[np.ndarray]] | None = None,
+) -> dict[str, Any]:
+    """Generate from held-out (sketch, caption) pairs; tolerant contour F1 at 2 px per image.
+
+    The generated image's edges are Canny's (the ControlNet++ protocol) unless ``outline_fn``
+    gives each image's object outline (e.g. ``silhouette.vessel_outlines`` for mini-kiln).
+    """
+    from PIL import Image
+
+    from craftlora.generate.controlnet import CONTOUR_RADIUS, controlnet_pipeline
+    from craftlora.generate.samplers import set_sampler
+    from craftlora.metrics.contour import chamfer, contour_adherence, edge_f1, tolerant_edge_f1
+
+    cn_pipe = controlnet_pipeline(pipe, controlnet)
+    set_sampler(cn_pipe, sampler)
+    skip = diffusers_clip_skip(clip_skip)
+    scores: list[dict[str, Any]] = []
+    for s in range(0, len(triples), batch_size):
+        chunk = triples[s : s + batch_size]
+        h, w = chunk[0][0].shape
+        images = cn_pipe(
+            prompt_embeds=encode_text(pipe, [t[2] for t in chunk], skip),
+            negative_prompt_embeds=encode_text(pipe, [""] * len(chunk), skip),
+            image=[
+                Image.fromarray(np.where(t[0], 255, 0).astype(np.uint8)).convert("RGB")
+                for t in chunk
+            ],
+            num_inference_steps=steps,
+            guidance_scale=cfg,
+            controlnet_conditioning_scale=scale,
+            generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],
+            width=w,
+            height=h,
+        ).images
+        if outline_fn is None:
+            for t, img in zip(chunk, images, strict=True):
+                scores.append(contour_adherence(t[0], img, radius=CONTOUR_RADIUS))
+        else:
+            for t, edges in zip(chunk, outline_fn(images), strict=True):
+                scores.append(
+                    {
+                        "tolerant_f1": tolerant_edge_f1(edges, t[0], CONTOUR_RADIUS),
+                        "edge_f1": edge_f1(edges, t[0]),
+                        "chamfer": chamfer(edges, t[0]),
+                    }
+                )
+    f1 = [x["tolerant_f1"] for x in scores]
+    return {
+        "images": len(scores),
+        "tolerant_f1_mean": float(np.mean(f1)),
+        "tolerant_f1_median": float(np.median(f1)),
+        "edge_f1_mean": float(np.mean([x["edge_f1"] for x in scores])),
+        "chamfer_mean": float(np.mean([x["chamfer"] for x in scores])),
+        "radius": CONTOUR_RADIUS,
+        "edges": "canny(100,200)" if outline_fn is None else "outline_fn",
+    }

@@ -1,0 +1,161 @@
+"""`craftlora plan` / `craftlora generate` end to end on a hand-made catalog and a tiny model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from craftlora.catalog.store import Catalog
+from craftlora.catalog.workspace import Workspace
+from craftlora.cli.main import app
+from craftlora.config import Attribute, WorkspaceConfig
+
+COUNTS = {("white", "cup"): 1, ("ivory", "bowl"): 3, ("white", "bowl"): 30, ("ivory", "dish"): 7}
+
+
+def _ws(tmp_path):
+    cfg = WorkspaceConfig(
+        name="t",
+        caption_template="{glaze} {type}",
+        attributes={
+            "glaze": Attribute(values=["white", "ivory"]),
+            "type": Attribute(values=["cup", "bowl", "dish"]),
+        },
+    )
+    root = tmp_path / "ws"
+    with Workspace.create(root, cfg) as ws:
+        k = 0
+        for (g, t), n in COUNTS.items():
+            for _ in range(n):
+                k += 1
+                ws.catalog.add_image(
+                    sha256=hashlib.sha256(str(k).encode()).hexdigest(),
+                    path=f"i/{k}.png",
+                    width=8,
+                    height=8,
+                    attributes={"glaze": g, "type": t},
+                )
+    (root / "prompt_phrases.toml").write_text('[function.type]\ncup = "for tea"\n')
+    return root
+
+
+def _model(tmp_path, gen_tiny_pipe):
+    folder = tmp_path / "model"
+    gen_tiny_pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _small_plan(root, runner, total=6, steps=2):
+    r = runner.invoke(
+        app,
+        [
+            "plan",
+            str(root),
+            "--by",
+            "glaze,type",
+            "--total",
+            str(total),
+            "--split",
+            "all",
+            "--config",
+            str(root / "planner.toml"),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    plan = root / "plan.toml"
+    plan.write_text(
+        plan.read_text()
+        .replace("steps = 20", f"steps = {steps}")
+        .replace("batch_size = 4", "batch_size = 3")
+    )
+    return json.loads(r.output), plan
+
+
+def test_plan_and_generate_cli(tmp_path, gen_tiny_pipe):
+    root = _ws(tmp_path)
+    (root / "planner.toml").write_text(
+        "[tiers]\nextreme_rare = 2\nvery_rare = 2\nmoderate_rare = 1\ntype_min = 0\nglaze_min = 0\n"
+    )
+    runner = CliRunner()
+    summary, plan = _small_plan(root, runner)
+    tiers = summary["sets"]["tiers"]["tiers"]
+    assert tiers["extreme_rare"] == {"combinations": 1, "images": 2}
+    assert tiers["very_rare"] == {"combinations": 1, "images": 2}
+    assert tiers["moderate_rare"] == {"combinations": 1, "images": 1}
+    assert summary["sets"]["tiers"]["images"] == 6
+    assert "# prompt: white cup, for tea" in plan.read_text()
+    again = runner.invoke(app, ["plan", str(root), "--json"])
+    assert again.exit_code != 0 and "exists" in again.output
+    model = _model(tmp_path, gen_tiny_pipe)
+    args = ["generate", str(root), "--plan", str(plan), "--model", str(model), "--json"]
+    r = runner.invoke(app, [*args, "--limit", "4"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["made"] == 4
+    r = runner.invoke(app, args)
+    out = json.loads(r.stdout)
+    assert (out["made"], out["already_present"]) == (2, 4)
+    with Catalog(root / "catalog.sqlite") as c:
+        assert c.count(origin="synthetic", set_name="tiers") == 6
+    bad = runner.invoke(app, ["generate", str(root), "--plan", str(tmp_path / "nope.toml")])
+    assert bad.exit_code != 0 and "plan file not found" in " ".join(bad.output.split())
+
+
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
+    reason="torchrun not installed",
+)
+def test_two_cpu_processes_take_disjoint_slices(tmp_path, gen_tiny_pipe):
+    root = _ws(tmp_path)
+    (root / "planner.toml").write_text("[tiers]\ntype_min = 0\nglaze_min = 0\n")
+    _, plan = _small_plan(root, CliRunner(), total=8, steps=1)
+    model = _model(tmp_path, gen_tiny_pipe)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "craftlora.cli.main",
+            "generate",
+            str(root),
+            "--plan",
+            str(plan),
+            "--model",
+            str(model),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    docs = [json.loads(d) for d in _json_docs(proc.stdout)]
+    assert sorted(d["process"]["index"] for d in docs) == [0, 1]
+    assert sorted(d["made"] for d in docs) == [4, 4]
+    with Catalog(root / "catalog.sqlite") as c:
+        recs = c.images(set_name="tiers")
+    assert len(recs) == 8 and len({r.provenance["gen_id"] for r in recs}) == 8
+
+
+def _json_docs(text):
+    docs, depth, start = [], 0, None
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth += 1
+            start = i if depth == 1 else start
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                docs.append(text[start : i + 1])
+    return docs
