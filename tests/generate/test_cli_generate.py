@@ -159,3 +159,41 @@ def _json_docs(text):
             if depth == 0:
                 docs.append(text[start : i + 1])
     return docs
+
+
+def _shipped_mini() -> bool:
+    from craftlora.generate.controlnet import MINI_CONTROLNET
+    from craftlora.models.loader import MINI_BASE
+
+    return (MINI_BASE / "model_index.json").is_file() and (
+        MINI_CONTROLNET / "controlnet" / "config.json"
+    ).is_file()
+
+
+@pytest.mark.skipif(not _shipped_mini(), reason="the mini base or its ControlNet is not shipped")
+def test_generate_sketch_with_the_shipped_mini_controlnet(tmp_path):
+    """`craftlora generate WS --plan P --sketch FILE` on the mini base uses the shipped outline
+    ControlNet without --controlnet and reports both contour figures."""
+    import numpy as np
+    from PIL import Image
+
+    from craftlora.generate.controlnet_train import mini_outline_triples
+
+    root = _ws(tmp_path)
+    (root / "planner.toml").write_text("[tiers]\ntype_min = 0\nglaze_min = 0\n")
+    _, plan = _small_plan(root, CliRunner(), total=4, steps=2)
+    edges = mini_outline_triples(1, seed=11, size=64)[0][0]
+    Image.fromarray(np.where(edges, 0, 255).astype(np.uint8)).save(tmp_path / "vase.png")
+    args = ["generate", str(root), "--plan", str(plan), "--sketch", str(tmp_path / "vase.png")]
+    r = CliRunner().invoke(app, [*args, "--limit", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["made"] == 2 and out["contour_images"] == 2
+    assert 0.0 <= out["contour_vessel_f1_mean"] <= 1.0
+    with Catalog(root / "catalog.sqlite") as c:
+        prov = [rec.provenance for rec in c.images(origin="synthetic")]
+    assert len(prov) == 2 and all(p["controlnet"]["source"] == "mini" for p in prov)
+    assert all(p["contour"]["radius"] == 2 and p["sketch"]["path"].endswith("vase.png")
+               for p in prov)
+    bad = CliRunner().invoke(app, [*args[:4], "--sketch", str(tmp_path / "nope.png")])
+    assert bad.exit_code != 0 and "sketch file not found" in " ".join(bad.output.split())

@@ -233,3 +233,28 @@ def test_plan_jobs_prompt_override_and_seed_stability(tmp_path):
     jobs2 = plan_jobs(ws, plan, plan.sets[0], None)
     assert [j.seed for j in jobs[:2]] == [j.seed for j in jobs2[:2]]
     assert jobs2[0].text == "custom ((vase:1.2))" and jobs2[0].loras[0].unet == 0.5
+
+
+def test_outline_controlnet_with_segmenter_scores_the_vessel(tmp_path, gen_tiny_pipe):
+    """A ControlNet folder shipped with ``silhouette.safetensors`` beside it (the mini layout):
+    every sketch-guided image also gets the vessel-outline F1, and the run reports its mean."""
+    pytest.importorskip("craftlora.mini.vessel")
+    from diffusers import ControlNetModel
+
+    from craftlora.generate.mini_controlnet import stage_segmenter
+
+    shipped = tmp_path / "shipped"
+    cn = ControlNetModel.from_unet(gen_tiny_pipe.unet, conditioning_embedding_out_channels=(4, 8))
+    cn.save_pretrained(shipped / "controlnet", safe_serialization=True)
+    stage_segmenter(shipped, 16, images=8, steps=2)
+    ws = _ws(tmp_path)
+    sk = Image.new("RGB", (16, 16), "white")
+    ImageDraw.Draw(sk).ellipse((3, 3, 12, 12), outline="black")
+    sk.save(tmp_path / "sketch.png")
+    plan = _plan(tmp_path, counts=(1, 1), sketch=str(tmp_path / "sketch.png"))
+    r = generate(ws, plan, pipe=gen_tiny_pipe, controlnet=shipped / "controlnet", progress=False)
+    assert r.made == 2 and len(r.vessel_f1) == 2
+    for rec in ws.catalog.images():
+        assert 0.0 <= rec.provenance["contour"]["vessel_tolerant_f1"] <= 1.0
+    d = r.to_dict()
+    assert d["contour_vessel_f1_mean"] == pytest.approx(sum(r.vessel_f1) / 2)

@@ -242,7 +242,12 @@ def generate_cmd(
     if d["contour_images"]:
         console.print(
             f"contour adherence (tolerant F1 at 2 px), mean over {d['contour_images']} "
-            f"sketch-guided images: {d['contour_tolerant_f1_mean']:.3f}"
+            f"sketch-guided images: {d['contour_tolerant_f1_mean']:.3f} (Canny)"
+            + (
+                f", {d['contour_vessel_f1_mean']:.3f} (vessel outline)"
+                if d["contour_vessel_f1_mean"] is not None
+                else ""
+            )
         )
     if d["duplicates"]:
         console.print(f"{len(d['duplicates'])} images duplicated an existing one and were dropped")
@@ -250,11 +255,15 @@ def generate_cmd(
 
 @app.command("train-controlnet")
 def train_controlnet_cmd(
-    out: Annotated[Path, typer.Argument(help="output folder (controlnet/, card.json)")],
+    work: Annotated[Path, typer.Argument(help="work folder (resumable: rerun to continue)")],
+    out: Annotated[
+        Path | None, typer.Option(help="copy the result here, e.g. src/craftlora/mini/controlnet")
+    ] = None,
     model: Annotated[str, typer.Option(help="base model: mini or a diffusers folder")] = "mini",
     steps: Annotated[int, typer.Option(help="ControlNet training steps")] = 1500,
-    batch_size: Annotated[int, typer.Option(help="batch size")] = 16,
-    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(help="batch size")] = 8,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 3e-4,
+    timesteps: Annotated[str, typer.Option(help="uniform or cubic (favours noisy t)")] = "cubic",
     pool: Annotated[int, typer.Option(help="mini-kiln renders to train on")] = 2000,
     eval_images: Annotated[int, typer.Option(help="held-out outline sketches to score")] = 64,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
@@ -262,28 +271,34 @@ def train_controlnet_cmd(
 ) -> None:
     """Train the mini world's outline ControlNet from the base UNet and score contour F1."""
     from craftlora.generate.controlnet_train import ControlNetTrainConfig
-    from craftlora.generate.mini_controlnet import build_mini_controlnet
+    from craftlora.generate.mini_controlnet import build
     from craftlora.models.loader import ModelSourceError, load_components
 
     try:
         pipe = load_components(model).pipeline()
-        cfg = ControlNetTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
-        card = build_mini_controlnet(
+        cfg = ControlNetTrainConfig(
+            steps=steps, batch_size=batch_size, lr=lr, seed=seed, timesteps=timesteps
+        )
+        card = build(
             pipe,
+            work,
             out,
             pool=pool,
             config=cfg,
             eval_images=eval_images,
             seed=seed,
+            base_name=model,
             progress=not as_json,
         )
-    except (ModelSourceError, ValueError, OSError, FloatingPointError) as e:
+    except (ModelSourceError, ValidationError, ValueError, OSError, FloatingPointError) as e:
         fail(str(e))
     if as_json:
         print_json(card)
         return
+    ev = card["eval"]
     console.print(
-        f"ControlNet saved to {out / 'controlnet'}; contour F1 (2 px, vessel outline) "
-        f"{card['contour_f1']:.3f} on {eval_images} held-out sketches; segmenter ceiling "
-        f"{card['silhouette']['true_render_outline_f1']:.3f}; {card['wall_s']} s"
+        f"ControlNet in {work / 'controlnet'}; contour F1 (2 px, vessel outline) "
+        f"{ev['contour_f1']:.3f} on {ev['n']} held-out sketches (base alone "
+        f"{ev['baseline']['contour_f1']:.3f}); segmenter ceiling "
+        f"{card['segmenter'].get('true_render_outline_f1', float('nan')):.3f}"
     )

@@ -5,7 +5,11 @@ zero-initialised output convolutions, so step 0 leaves the base unchanged); the 
 VAE, text encoder) stays frozen. Latents and text embeddings of the whole pool are computed
 once; each step draws a batch, noises it and regresses the UNet's prediction (ε or v, from the
 scheduler config) with the ControlNet's residuals added. Captions are dropped to "" with
-probability ``caption_dropout`` so classifier-free guidance keeps working.
+probability ``caption_dropout`` so classifier-free guidance keeps working. ``timesteps="cubic"``
+draws t = (1 − u³)·T (T2I-Adapter's schedule), which favours the noisy steps where the layout
+is decided. With ``work_dir`` the run checkpoints (weights as safetensors, optimizer and RNG
+state loadable with ``weights_only=True``) and a rerun resumes where it stopped; a resumed run
+draws the same batches as an uninterrupted one.
 
 For the mini world, :func:`mini_outline_triples` renders mini-kiln vessels and uses the outline
 of each vessel's exact silhouette as the sketch (white strokes on black, the same form
@@ -14,13 +18,14 @@ of each vessel's exact silhouette as the sketch (white strokes on black, the sam
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -28,6 +33,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from craftlora.data.atomic import atomic_write_json
+from craftlora.generate.controlnet import CONDITION_FILE, condition_array
 from craftlora.generate.samplers import diffusers_clip_skip
 from craftlora.generate.text import encode_text
 
@@ -48,7 +54,10 @@ class ControlNetTrainConfig(BaseModel):
         default=None, description="None = 16, 32, ... one stage per VAE downsampling"
     )
     grad_clip: float = Field(default=1.0, gt=0)
+    timesteps: Literal["uniform", "cubic"] = "uniform"
+    condition: Literal["outline", "outline+fill"] = "outline"
     log_every: int = Field(default=50, ge=1)
+    checkpoint_every: int = Field(default=100, ge=1)
 
 
 def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
@@ -78,10 +87,9 @@ def mini_outline_triples(n: int, seed: int = 0, size: int = 64) -> list[Triple]:
     return out
 
 
-def _condition(edges: np.ndarray) -> torch.Tensor:
-    """White-on-black 3-channel condition in [0, 1], as the pipeline feeds a ControlNet."""
-    x = torch.from_numpy(edges.astype(np.float32))
-    return x[None].repeat(3, 1, 1)
+def _condition(edges: np.ndarray, condition: str = "outline") -> torch.Tensor:
+    """The 3-channel condition in [0, 1], as the pipeline feeds a ControlNet."""
+    return torch.from_numpy(condition_array(edges, condition)).permute(2, 0, 1).float() / 255.0
 
 
 def _auto_channels(vae: Any) -> list[int]:
@@ -90,7 +98,13 @@ def _auto_channels(vae: Any) -> list[int]:
 
 
 @torch.no_grad()
-def _encode_pool(pipe: Any, triples: Sequence[Triple], clip_skip: int | None, batch: int = 64):
+def _encode_pool(
+    pipe: Any,
+    triples: Sequence[Triple],
+    clip_skip: int | None,
+    condition: str = "outline",
+    batch: int = 64,
+):
     vae = pipe.vae
     lat, emb, cond = [], [], []
     for s in range(0, len(triples), batch):
@@ -100,7 +114,7 @@ def _encode_pool(pipe: Any, triples: Sequence[Triple], clip_skip: int | None, ba
         ).to(vae.device, vae.dtype)
         lat.append(vae.encode(imgs).latent_dist.mean * vae.config.scaling_factor)
         emb.append(encode_text(pipe, [t[2] for t in chunk], clip_skip))
-        cond.append(torch.stack([_condition(t[0]) for t in chunk]))
+        cond.append(torch.stack([_condition(t[0], condition) for t in chunk]))
     empty = encode_text(pipe, [""], clip_skip)
     return torch.cat(lat), torch.cat(emb), torch.cat(cond), empty
 
@@ -111,10 +125,15 @@ def train_controlnet(
     out_dir: str | Path,
     config: ControlNetTrainConfig | None = None,
     *,
+    work_dir: str | Path | None = None,
     progress: bool = True,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Train a ControlNet for ``pipe``'s base on ``triples``; save it (safetensors) to ``out_dir``.
 
+    With ``work_dir`` a checkpoint is kept there every ``checkpoint_every`` steps and a rerun
+    resumes from it. ``stop_after`` ends this call after that many steps (checkpointed, nothing
+    saved to ``out_dir``; returns ``{"stopped_at": step}``): the next call continues.
     Returns a summary (config, losses, wall time) that is also written to ``out_dir/train.json``.
     """
     from diffusers import ControlNetModel, DDPMScheduler
@@ -135,16 +154,24 @@ def train_controlnet(
     ).to(device)
     cn.train()
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
-    latents, embs, conds, empty = _encode_pool(pipe, triples, diffusers_clip_skip(cfg.clip_skip))
+    latents, embs, conds, empty = _encode_pool(
+        pipe, triples, diffusers_clip_skip(cfg.clip_skip), cfg.condition
+    )
     opt = torch.optim.AdamW(cn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     losses: list[float] = []
+    start, prior_s = 0, 0.0
+    ckpt = Path(work_dir) / "checkpoint" if work_dir is not None else None
+    if ckpt is not None and (ckpt / "state.json").is_file():
+        start, prior_s = _load_checkpoint(ckpt, cfg, len(triples), cn, opt, gen, losses)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, desc="controlnet", unit="step")
+        bar = tqdm(total=cfg.steps, initial=start, desc="controlnet", unit="step")
     n = len(triples)
-    for step in range(cfg.steps):
+    T = noise_sched.config.num_train_timesteps
+    run_t0 = time.perf_counter()
+    for step in range(start, cfg.steps):
         idx = torch.randint(0, n, (cfg.batch_size,), generator=gen)
         lat = latents[idx].to(device)
         emb = embs[idx].clone()
@@ -153,9 +180,11 @@ def train_controlnet(
         emb = emb.to(device)
         cond = conds[idx].to(device, lat.dtype)
         noise = torch.randn(lat.shape, generator=gen).to(device)
-        t = torch.randint(
-            0, noise_sched.config.num_train_timesteps, (cfg.batch_size,), generator=gen
-        ).to(device)
+        if cfg.timesteps == "cubic":
+            u = torch.rand(cfg.batch_size, generator=gen)
+            t = ((1 - u**3) * T).long().clamp(0, T - 1).to(device)
+        else:
+            t = torch.randint(0, T, (cfg.batch_size,), generator=gen).to(device)
         noisy = noise_sched.add_noise(lat, noise, t)
         down, mid = cn(noisy, t, encoder_hidden_states=emb, controlnet_cond=cond, return_dict=False)
         pred = pipe.unet(
@@ -177,36 +206,123 @@ def train_controlnet(
         torch.nn.utils.clip_grad_norm_(cn.parameters(), cfg.grad_clip)
         opt.step()
         losses.append(float(loss.item()))
+        done = step + 1
         if bar is not None:
             bar.update(1)
             if step % cfg.log_every == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every :]):.4f}")
+        if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            _save_checkpoint(
+                ckpt, cfg, n, cn, opt, gen, losses, done, prior_s + time.perf_counter() - run_t0
+            )
+        if stop_after is not None and done - start >= stop_after and done < cfg.steps:
+            if ckpt is not None:
+                _save_checkpoint(
+                    ckpt, cfg, n, cn, opt, gen, losses, done, prior_s + time.perf_counter() - run_t0
+                )
+            if bar is not None:
+                bar.close()
+            return {"stopped_at": done}
     if bar is not None:
         bar.close()
+    train_s = prior_s + time.perf_counter() - run_t0
     cn.eval()
     out = Path(out_dir)
-    _save_atomic(cn, out)
+    _save_atomic(cn, out, {CONDITION_FILE: json.dumps({"condition": cfg.condition})})
     k = max(1, cfg.log_every)
     summary = {
         "config": cfg.model_dump(),
         "conditioning_channels": channels,
+        "parameters": int(sum(p.numel() for p in cn.parameters())),
         "pool": n,
         "steps": cfg.steps,
+        "resumed_from": start,
         "loss_first": float(np.mean(losses[:k])),
         "loss_last": float(np.mean(losses[-k:])),
         "loss_curve": [float(np.mean(losses[i : i + k])) for i in range(0, len(losses), k)],
+        "train_s": round(train_s, 1),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
     atomic_write_json(out / "train.json", summary)
     return summary
 
 
-def _save_atomic(model: Any, out: Path) -> None:
+def _save_checkpoint(
+    ckpt: Path,
+    cfg: ControlNetTrainConfig,
+    pool: int,
+    cn: Any,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    losses: list[float],
+    step: int,
+    train_s: float,
+) -> None:
+    """Weights (safetensors), optimizer + RNG state (plain tensors) and step, swapped in whole."""
+    from safetensors.torch import save_file
+
+    tmp = ckpt.with_name(f".tmp-{ckpt.name}-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    weights = {k: v.contiguous() for k, v in cn.state_dict().items()}
+    save_file(weights, tmp / "controlnet.safetensors")
+    torch.save({"opt": opt.state_dict(), "rng": gen.get_state()}, tmp / "optimizer.pt")
+    state = {"step": step, "pool": pool, "config": cfg.model_dump(), "losses": losses,
+             "train_s": train_s}
+    (tmp / "state.json").write_text(json.dumps(state))
+    if ckpt.exists():
+        old = ckpt.with_name(f".old-{ckpt.name}-{os.getpid()}")
+        os.replace(ckpt, old)
+        os.replace(tmp, ckpt)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, ckpt)
+
+
+def _load_checkpoint(
+    ckpt: Path,
+    cfg: ControlNetTrainConfig,
+    pool: int,
+    cn: Any,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    losses: list[float],
+) -> tuple[int, float]:
+    """Restore a checkpoint made with the same config and pool; return (step, train seconds)."""
+    from safetensors.torch import load_file
+
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        weights = load_file(str(ckpt / "controlnet.safetensors"))
+        extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{ckpt}: unreadable ControlNet checkpoint: {e}") from e
+    mine = cfg.model_dump()
+    theirs = {"condition": "outline", **state["config"]}  # older checkpoints: outline
+    for key in ("steps", "log_every", "checkpoint_every"):  # may change between runs
+        mine.pop(key)
+        theirs.pop(key, None)
+    if theirs != mine or state["pool"] != pool:
+        raise ValueError(
+            f"{ckpt}: checkpoint was made with another config or pool "
+            f"({state['pool']} triples); use a fresh work folder"
+        )
+    cn.load_state_dict(weights)
+    opt.load_state_dict(extra["opt"])
+    gen.set_state(extra["rng"])
+    losses.extend(state["losses"])
+    return int(state["step"]), float(state.get("train_s", 0.0))
+
+
+def _save_atomic(model: Any, out: Path, extra: dict[str, str] | None = None) -> None:
     """save_pretrained into a sibling temp folder, then swap it in (never half a model)."""
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp, safe_serialization=True)
+    for name, text in (extra or {}).items():
+        (tmp / name).write_text(text)
     if out.exists():
         old = out.with_name(f".old-{out.name}-{os.getpid()}")
         os.replace(out, old)
@@ -231,9 +347,11 @@ def evaluate_contour(
     batch_size: int = 16,
     seed: int = 0,
     outline_fn: Callable[[list[Any]], list[np.ndarray]] | None = None,
+    keep_images: bool = False,
 ) -> dict[str, Any]:
     """Generate from held-out (sketch, caption) pairs; tolerant contour F1 at 2 px per image.
 
+    ``controlnet=None`` generates the same prompts and seeds without guidance (the baseline).
     The generated image's edges are Canny's (the ControlNet++ protocol) unless ``outline_fn``
     gives each image's object outline (e.g. ``silhouette.vessel_outlines`` for mini-kiln).
     """
@@ -243,46 +361,69 @@ def evaluate_contour(
     from craftlora.generate.samplers import set_sampler
     from craftlora.metrics.contour import chamfer, contour_adherence, edge_f1, tolerant_edge_f1
 
-    cn_pipe = controlnet_pipeline(pipe, controlnet)
-    set_sampler(cn_pipe, sampler)
+    if controlnet is None:
+        runner = pipe
+        pipe.set_progress_bar_config(disable=True)
+    else:
+        runner = controlnet_pipeline(pipe, controlnet)
+    old_scheduler = pipe.scheduler
+    set_sampler(runner, sampler)
     skip = diffusers_clip_skip(clip_skip)
     scores: list[dict[str, Any]] = []
-    for s in range(0, len(triples), batch_size):
-        chunk = triples[s : s + batch_size]
-        h, w = chunk[0][0].shape
-        images = cn_pipe(
-            prompt_embeds=encode_text(pipe, [t[2] for t in chunk], skip),
-            negative_prompt_embeds=encode_text(pipe, [""] * len(chunk), skip),
-            image=[
-                Image.fromarray(np.where(t[0], 255, 0).astype(np.uint8)).convert("RGB")
-                for t in chunk
-            ],
-            num_inference_steps=steps,
-            guidance_scale=cfg,
-            controlnet_conditioning_scale=scale,
-            generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],
-            width=w,
-            height=h,
-        ).images
-        if outline_fn is None:
-            for t, img in zip(chunk, images, strict=True):
-                scores.append(contour_adherence(t[0], img, radius=CONTOUR_RADIUS))
-        else:
-            for t, edges in zip(chunk, outline_fn(images), strict=True):
-                scores.append(
-                    {
-                        "tolerant_f1": tolerant_edge_f1(edges, t[0], CONTOUR_RADIUS),
-                        "edge_f1": edge_f1(edges, t[0]),
-                        "chamfer": chamfer(edges, t[0]),
-                    }
-                )
-    f1 = [x["tolerant_f1"] for x in scores]
-    return {
+    made: list[Any] = []
+    try:
+        for s in range(0, len(triples), batch_size):
+            chunk = triples[s : s + batch_size]
+            h, w = chunk[0][0].shape
+            kw: dict[str, Any] = {}
+            if controlnet is not None:
+                kind = getattr(controlnet, "craftlora_condition", "outline")
+                kw["image"] = [Image.fromarray(condition_array(t[0], kind)) for t in chunk]
+                kw["controlnet_conditioning_scale"] = scale
+            images = runner(
+                prompt_embeds=encode_text(pipe, [t[2] for t in chunk], skip),
+                negative_prompt_embeds=encode_text(pipe, [""] * len(chunk), skip),
+                num_inference_steps=steps,
+                guidance_scale=cfg,
+                generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],
+                width=w,
+                height=h,
+                **kw,
+            ).images
+            if keep_images:
+                made.extend(images)
+            if outline_fn is None:
+                for t, img in zip(chunk, images, strict=True):
+                    scores.append(contour_adherence(t[0], img, radius=CONTOUR_RADIUS))
+            else:
+                for t, edges in zip(chunk, outline_fn(images), strict=True):
+                    scores.append(
+                        {
+                            "tolerant_f1": tolerant_edge_f1(edges, t[0], CONTOUR_RADIUS),
+                            "edge_f1": edge_f1(edges, t[0]),
+                            "chamfer": chamfer(edges, t[0]),
+                        }
+                    )
+    finally:
+        pipe.scheduler = old_scheduler
+    f1 = np.array([x["tolerant_f1"] for x in scores])
+    out = {
         "images": len(scores),
-        "tolerant_f1_mean": float(np.mean(f1)),
+        "tolerant_f1_mean": float(f1.mean()),
         "tolerant_f1_median": float(np.median(f1)),
+        "tolerant_f1_quantiles": {
+            name: float(np.quantile(f1, q))
+            for name, q in (("min", 0), ("p10", 0.1), ("p25", 0.25), ("p75", 0.75), ("max", 1))
+        },
+        "share_at_least_0.8": float((f1 >= 0.8).mean()),
+        "tolerant_f1": [round(float(x), 4) for x in f1],
         "edge_f1_mean": float(np.mean([x["edge_f1"] for x in scores])),
         "chamfer_mean": float(np.mean([x["chamfer"] for x in scores])),
         "radius": CONTOUR_RADIUS,
         "edges": "canny(100,200)" if outline_fn is None else "outline_fn",
+        "guided": controlnet is not None,
+        "scale": scale if controlnet is not None else 0.0,
     }
+    if keep_images:
+        out["images_made"] = made
+    return out

@@ -1,26 +1,44 @@
-"""Build and measure the mini world's outline ControlNet in one call.
+"""The mini world's outline ControlNet: its recipe (build) and its measure (contour F1).
 
-1. render a pool of mini-kiln vessels; sketch = the outline of each exact silhouette;
-2. train a ControlNet from the base UNet on (sketch, image, caption) triples;
-3. train the silhouette segmenter that reads a generated vessel's outline;
-4. on held-out fresh renders (another seed), generate from each outline sketch and report
-   tolerant contour F1 at 2 px between the sketch and the generated vessel's outline, with the
-   segmenter's own ceiling on the true renders and the Canny-based figure beside it.
+Recipe, each stage skipped when its output exists in ``--work``, so a killed build resumes:
 
-Everything goes to ``out_dir``: the ControlNet (diffusers folder, safetensors), the segmenter
-(``silhouette.safetensors``) and ``card.json`` with every figure and the wall time.
+1. render a pool of mini-kiln vessels (seed ``seed``); sketch = the outline of each exact
+   silhouette (white strokes on black), caption = the mini-kiln caption;
+2. train the silhouette segmenter that reads a generated vessel's outline (renders of seed
+   ``seed + 1``; ``silhouette.safetensors``);
+3. train a ControlNet from the base UNet (``ControlNetModel.from_unet``) on the triples,
+   checkpointed, resumable (``controlnet_train.train_controlnet``);
+4. on held-out fresh renders (seed ``seed + EVAL_SEED_OFFSET``), generate from each outline
+   sketch with and without the ControlNet and score tolerant contour F1 at 2 px between the
+   sketch and the generated vessel's outline (the segmenter's);
+5. copy ``controlnet/`` (diffusers folder, safetensors), ``silhouette.safetensors``,
+   ``card.json`` and a model card ``README.md`` into ``--out``.
+
+``python -m craftlora.generate.mini_controlnet --work DIR --out src/craftlora/mini/controlnet``
+
+:func:`measure_mini_controlnet` is the quick measure the demo calls.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from craftlora.data.atomic import atomic_write_json
-from craftlora.generate.controlnet import load_controlnet
+from craftlora.generate.controlnet import (
+    CONDITION_FILE,
+    MINI_CONTROLNET,
+    SketchError,
+    load_controlnet,
+)
 from craftlora.generate.controlnet_train import (
     ControlNetTrainConfig,
     evaluate_contour,
@@ -28,6 +46,7 @@ from craftlora.generate.controlnet_train import (
     train_controlnet,
 )
 from craftlora.generate.silhouette import (
+    load_silhouette,
     mini_masks,
     save_silhouette,
     train_silhouette,
@@ -36,59 +55,374 @@ from craftlora.generate.silhouette import (
 from craftlora.metrics.contour import tolerant_edge_f1
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out renders never share the training pool's seed
+DEMO_SEED = 2_000_003  # the default of measure_mini_controlnet: neither training nor the card
+SEGMENTER = "silhouette.safetensors"
+CARD = "card.json"
 
 
-def build_mini_controlnet(
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _image_size(pipe: Any) -> int:
+    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    return int(pipe.unet.config.sample_size) * scale
+
+
+def vae_roundtrip(vae: Any, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Images in [0, 1] (N, 3, H, W) encoded and decoded by ``vae`` (the base's own blur)."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = images[i : i + batch].to(vae.device, vae.dtype) * 2 - 1
+            y = vae.decode(vae.encode(x).latent_dist.mean).sample
+            out.append(((y.float().clamp(-1, 1) + 1) / 2).cpu())
+    return torch.cat(out)
+
+
+def stage_segmenter(
+    work: Path,
+    size: int,
+    *,
+    images: int = 3000,
+    steps: int = 700,
+    seed: int = 0,
+    vae: Any = None,
+    train_on_vae: bool = False,
+) -> Path:
+    """Train (once) the silhouette segmenter on renders of seed ``seed + 1``.
+
+    Its ceiling is reported on held-out true renders and, with ``vae``, on their VAE round
+    trips (encode → decode: the sharpest any generation through that decoder can be). With
+    ``train_on_vae`` every other training image is round-tripped too.
+    """
+    path = work / SEGMENTER
+    if path.is_file():
+        return path
+    x, y = mini_masks(images, seed=seed + 1, size=size)
+    if vae is not None and train_on_vae:
+        x[1::2] = vae_roundtrip(vae, x[1::2])
+    net, info = train_silhouette(x, y, steps=steps, seed=seed)
+    held = mini_outline_triples(min(64, images), seed=seed + EVAL_SEED_OFFSET, size=size)
+    true = [t[1] for t in held]
+    pred = vessel_outlines(net, true)
+    info["true_render_outline_f1"] = float(
+        np.mean([tolerant_edge_f1(p, t[0], 2) for p, t in zip(pred, held, strict=True)])
+    )
+    if vae is not None:
+        xs = torch.from_numpy(np.stack(true)).permute(0, 3, 1, 2).float() / 255.0
+        rec = (vae_roundtrip(vae, xs).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        pred = vessel_outlines(net, list(rec))
+        info["vae_roundtrip_outline_f1"] = float(
+            np.mean([tolerant_edge_f1(p, t[0], 2) for p, t in zip(pred, held, strict=True)])
+        )
+    info.update(images=images, data_seed=seed + 1, size=size, trained_on_vae=train_on_vae)
+    save_silhouette(net, path, info)
+    return path
+
+
+def segmenter_info(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("info", "{}"))
+
+
+def build(
     pipe: Any,
-    out_dir: str | Path,
+    work: str | Path,
+    out: str | Path | None = None,
     *,
     pool: int = 2000,
     config: ControlNetTrainConfig | None = None,
-    silhouette_images: int = 3000,
-    silhouette_steps: int = 700,
     eval_images: int = 64,
     eval_steps: int = 20,
+    scale: float = 1.0,
     seed: int = 0,
+    segmenter_images: int = 3000,
+    segmenter_steps: int = 700,
+    base_name: str = "",
+    notes: list[str] | None = None,
     progress: bool = True,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Train, save and evaluate the outline ControlNet for ``pipe`` (a mini-kiln base)."""
+    """Run the recipe in ``work``; copy the result to ``out``; return the card."""
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    size = int(pipe.unet.config.sample_size) * scale
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
     cfg = config or ControlNetTrainConfig(seed=seed)
-    triples = mini_outline_triples(pool, seed=seed, size=size)
-    train = train_controlnet(pipe, triples, out / "controlnet", cfg, progress=progress)
-    x, y = mini_masks(silhouette_images, seed=seed + 1, size=size)
-    net, sil = train_silhouette(x, y, steps=silhouette_steps, seed=seed)
-    save_silhouette(net, out / "silhouette.safetensors", sil)
-    held = mini_outline_triples(eval_images, seed=seed + EVAL_SEED_OFFSET, size=size)
-    ceiling = [
-        tolerant_edge_f1(p, t[0], 2)
-        for p, t in zip(vessel_outlines(net, [t[1] for t in held]), held, strict=True)
-    ]
-    cn = load_controlnet(out / "controlnet")
-    guided = evaluate_contour(
-        pipe,
-        cn,
-        held,
-        steps=eval_steps,
-        seed=seed,
-        outline_fn=lambda ims: vessel_outlines(net, ims),
+    size = _image_size(pipe)
+    seg = stage_segmenter(
+        work, size, images=segmenter_images, steps=segmenter_steps, seed=seed, vae=pipe.vae
     )
-    canny = evaluate_contour(pipe, cn, held, steps=eval_steps, seed=seed)
+    _log(f"segmenter ready ({time.perf_counter() - t0:.0f} s)")
+    cn_dir = work / "controlnet"
+    if not (cn_dir / "config.json").is_file():
+        triples = mini_outline_triples(pool, seed=seed, size=size)
+        train = train_controlnet(
+            pipe, triples, cn_dir, cfg, work_dir=work, progress=progress, stop_after=stop_after
+        )
+        if "stopped_at" in train:
+            _log(f"stopped at step {train['stopped_at']}; rerun to continue")
+            return train
+    train = json.loads((cn_dir / "train.json").read_text())
+    _log(f"controlnet trained: {train['steps']} steps, {train['train_s']} s")
+    eval_path = work / "eval.json"
+    if eval_path.is_file():
+        ev = json.loads(eval_path.read_text())
+    else:
+        ev = measure_mini_controlnet(
+            pipe, cn_dir, eval_images, seed + EVAL_SEED_OFFSET, steps=eval_steps,
+            scale=scale, segmenter=seg, baseline=True, forbidden_seeds=(seed, seed + 1),
+        )
+        atomic_write_json(eval_path, ev)
+    _log(f"contour F1 {ev['contour_f1']:.3f} (baseline {ev['baseline']['contour_f1']:.3f})")
     card = {
+        "name": "mini-kiln outline ControlNet",
+        "base": base_name,
+        "base_unet_sha256": _module_sha(pipe.unet),
         "image_size": size,
-        "pool": pool,
-        "train": train,
-        "silhouette": {**sil, "true_render_outline_f1": float(np.mean(ceiling))},
-        "contour_f1": guided["tolerant_f1_mean"],
-        "eval": {"silhouette_outline": guided, "canny": canny, "held_out_images": eval_images},
+        "pool": {"images": pool, "seed": seed, "sketch": "1-px outline of the exact silhouette"},
+        "train": {k: v for k, v in train.items() if k != "loss_curve"},
+        "loss_curve": train.get("loss_curve", []),
+        "segmenter": segmenter_info(seg),
+        "contour_f1": ev["contour_f1"],
+        "eval": ev,
         "protocol": (
-            "tolerant edge F1 at 2 px between each held-out outline sketch and the outline of "
-            "the generated vessel's silhouette (segmenter); Canny figures beside it"
+            "tolerant edge F1 at 2 px between each held-out outline sketch (fresh renders, seed "
+            f"{seed + EVAL_SEED_OFFSET}) and the outline of the generated vessel's silhouette "
+            f"(learned segmenter); {eval_steps} steps DPM++ 2M Karras, CFG 7, ControlNet scale "
+            f"{scale}; baseline = the same prompts and seeds without the ControlNet"
         ),
-        "wall_s": round(time.perf_counter() - t0, 1),
+        "build_wall_s": round(time.perf_counter() - t0, 1),
+        "notes": list(notes or []),
     }
-    atomic_write_json(out / "card.json", card)
+    atomic_write_json(work / CARD, card)
+    if out is not None:
+        ship(work, Path(out))
     return card
+
+
+def ship(work: Path, out: Path) -> None:
+    """Copy the ControlNet, the segmenter, card.json and a README model card to ``out``."""
+    card = json.loads((work / CARD).read_text())
+    tmp = out.with_name(f".tmp-{out.name}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "controlnet").mkdir(parents=True)
+    for name in ("config.json", "diffusion_pytorch_model.safetensors", CONDITION_FILE):
+        shutil.copy2(work / "controlnet" / name, tmp / "controlnet" / name)
+    shutil.copy2(work / SEGMENTER, tmp / SEGMENTER)
+    slim = {**card, "eval": {k: v for k, v in card["eval"].items()}}
+    (tmp / CARD).write_text(json.dumps(slim, indent=2))
+    (tmp / "README.md").write_text(model_card(card))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+
+
+def model_card(card: dict[str, Any]) -> str:
+    tr, ev, seg = card["train"], card["eval"], card["segmenter"]
+    c = tr["config"]
+    q = ev["quantiles"]
+    b = ev["baseline"]
+    size_mb = tr["parameters"] * 4 / 2**20
+    return f"""# mini-kiln outline ControlNet
+
+A tiny ControlNet for the bundled mini base (`craftlora/mini/base`, {card['image_size']}×\
+{card['image_size']}): it makes the generated vessel follow an outline sketch (white strokes on
+black, or dark strokes on light paper through `craftlora generate --sketch FILE`).
+Files: `controlnet/` (diffusers `ControlNetModel`, safetensors, {tr['parameters']:,} parameters,
+{size_mb:.1f} MiB), `silhouette.safetensors` (the segmenter that measures it), `card.json`
+(every figure below and the loss curve).
+
+## Recipe
+
+`python -m craftlora.generate.mini_controlnet --work WORK --out src/craftlora/mini/controlnet`
+
+- initialised from the base UNet's encoder (`ControlNetModel.from_unet`, zero output convs,
+  conditioning embedding channels {tr['conditioning_channels']}); the base stays frozen;
+- data: {card['pool']['images']} fresh mini-kiln renders (seed {card['pool']['seed']}), sketch =
+  the {card['pool']['sketch']}, caption = the mini-kiln caption (dropped to "" with
+  p = {c['caption_dropout']});
+- {tr['steps']} steps, batch {c['batch_size']}, AdamW lr {c['lr']}, weight decay
+  {c['weight_decay']}, timesteps {c['timesteps']}, gradient clip {c['grad_clip']}, seed
+  {c['seed']}; loss {tr['loss_first']:.4f} → {tr['loss_last']:.4f};
+- training time {tr['train_s']:.0f} s on a shared 2-core CPU; the last build call took
+  {card['build_wall_s']:.0f} s (stages already done are skipped).
+
+## Contour adherence (measured)
+
+{card['protocol']}. Issue 7's target (mean ≥ 0.8) is \
+{"met" if ev['contour_f1'] >= 0.8 else "**not met**"}.
+
+| | mean | median | min | p10 | p25 | share ≥ 0.8 |
+|---|---|---|---|---|---|---|
+| with the ControlNet | {ev['contour_f1']:.3f} | {ev['median']:.3f} | {q['min']:.3f} | \
+{q['p10']:.3f} | {q['p25']:.3f} | {ev['share_at_least_0.8']:.2f} |
+| base alone | {b['contour_f1']:.3f} | {b['median']:.3f} | {b['quantiles']['min']:.3f} | \
+{b['quantiles']['p10']:.3f} | {b['quantiles']['p25']:.3f} | {b['share_at_least_0.8']:.2f} |
+
+n = {ev['n']} held-out sketches. The segmenter's own ceiling (its outline of the *true* renders
+against their exact outlines) is {seg.get('true_render_outline_f1', float('nan')):.3f}; on the
+same renders passed through the base's VAE (encode → decode, the best any generation through
+this decoder can do) it is {seg.get('vae_roundtrip_outline_f1', float('nan')):.3f}.
+Canny-based F1 on the same images, for reference: {ev['canny_f1']:.3f}.
+""" + "".join(f"\n- {n}" for n in card.get("notes", [])) + ("\n" if card.get("notes") else "")
+
+
+def _module_sha(module: Any) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _training_seeds(controlnet_dir: Path | None) -> tuple[int, ...]:
+    if controlnet_dir is None:
+        return ()
+    card = controlnet_dir.parent / CARD
+    if not card.is_file():
+        return ()
+    seed = int(json.loads(card.read_text())["pool"]["seed"])
+    return (seed, seed + 1)
+
+
+def measure_mini_controlnet(
+    base: Any = "mini",
+    controlnet: Any = "mini",
+    n: int = 16,
+    seed: int = DEMO_SEED,
+    *,
+    steps: int = 20,
+    cfg: float = 7.0,
+    scale: float = 1.0,
+    baseline: bool = True,
+    segmenter: str | Path | None = None,
+    batch_size: int = 16,
+    forbidden_seeds: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """Contour F1 of the outline ControlNet on ``n`` held-out sketches of fresh renders.
+
+    ``base``: a ``StableDiffusionPipeline`` (e.g. the demo's, LoRA loaded) or a model source
+    (``"mini"``, a diffusers folder). ``controlnet``: ``"mini"`` (the shipped one), a folder
+    or a ``ControlNetModel``. ``seed`` seeds the held-out renders and the generation; it must
+    not be the training pool's seed. Returns ``{"contour_f1", "n", "median", "quantiles",
+    "share_at_least_0.8", "per_image", "canny_f1", "vae_ceiling_f1", "baseline": {...} or
+    None, "wall_s", ...}``; ``vae_ceiling_f1`` scores the held-out renders themselves after a
+    round trip through the base's VAE: no generation through that decoder can do better.
+    """
+    t0 = time.perf_counter()
+    cn_dir: Path | None = None
+    if isinstance(controlnet, str) and controlnet in ("mini", "mini-controlnet"):
+        cn_dir = MINI_CONTROLNET / "controlnet"
+    elif isinstance(controlnet, (str, Path)):
+        cn_dir = Path(controlnet)
+    if seed in (*forbidden_seeds, *_training_seeds(cn_dir)):
+        raise ValueError(f"seed {seed} made the training renders; held-out sketches need another")
+    if segmenter is None:
+        segmenter = (cn_dir.parent if cn_dir is not None else MINI_CONTROLNET) / SEGMENTER
+    seg_path = Path(segmenter)
+    if not seg_path.is_file():
+        raise SketchError(f"{seg_path}: outline segmenter not found")
+    if isinstance(base, (str, Path)):
+        from craftlora.models.loader import load_components
+
+        pipe = load_components(str(base)).pipeline()
+    else:
+        pipe = base
+    cn = load_controlnet(cn_dir if cn_dir is not None else controlnet)
+    net = load_silhouette(seg_path)
+    held = mini_outline_triples(n, seed=seed, size=_image_size(pipe))
+
+    def outlines(images: list[Any]) -> list[np.ndarray]:
+        return vessel_outlines(net, images)
+
+    kw = dict(steps=steps, cfg=cfg, batch_size=batch_size, seed=seed)
+    guided = evaluate_contour(
+        pipe, cn, held, scale=scale, outline_fn=outlines, keep_images=True, **kw
+    )
+    from craftlora.metrics.contour import contour_adherence
+
+    canny = float(
+        np.mean(
+            [
+                contour_adherence(t[0], im)["tolerant_f1"]
+                for t, im in zip(held, guided.pop("images_made"), strict=True)
+            ]
+        )
+    )
+    res: dict[str, Any] = _summary(guided)
+    xs = torch.from_numpy(np.stack([t[1] for t in held])).permute(0, 3, 1, 2).float() / 255.0
+    rec = (vae_roundtrip(pipe.vae, xs).permute(0, 2, 3, 1).numpy() * 255).round()
+    vae_ceiling = float(
+        np.mean(
+            [
+                tolerant_edge_f1(o, t[0], 2)
+                for o, t in zip(outlines(list(rec.astype(np.uint8))), held, strict=True)
+            ]
+        )
+    )
+    res.update(
+        canny_f1=canny, vae_ceiling_f1=vae_ceiling, seed=seed, steps=steps, cfg=cfg,
+        scale=scale, radius_px=2, segmenter=str(seg_path), baseline=None,
+        controlnet=str(cn_dir) if cn_dir is not None else "in-memory",
+    )
+    if baseline:
+        res["baseline"] = _summary(evaluate_contour(pipe, None, held, outline_fn=outlines, **kw))
+    res["wall_s"] = round(time.perf_counter() - t0, 2)
+    return res
+
+
+def _summary(ev: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "contour_f1": ev["tolerant_f1_mean"],
+        "n": ev["images"],
+        "median": ev["tolerant_f1_median"],
+        "quantiles": ev["tolerant_f1_quantiles"],
+        "share_at_least_0.8": ev["share_at_least_0.8"],
+        "per_image": ev["tolerant_f1"],
+        "edge_f1_mean": ev["edge_f1_mean"],
+        "chamfer_mean": ev["chamfer_mean"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--model", default="mini", help="base: mini or a diffusers folder")
+    ap.add_argument("--pool", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--timesteps", choices=["uniform", "cubic"], default="cubic")
+    ap.add_argument("--condition", choices=["outline", "outline+fill"], default="outline+fill")
+    ap.add_argument("--eval-images", type=int, default=64)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stop-after", type=int, default=None, help="pause after N steps")
+    ap.add_argument("--note", action="append", default=[], help="a line for the model card")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    from craftlora.models.loader import load_components
+
+    pipe = load_components(a.model).pipeline()
+    cfg = ControlNetTrainConfig(
+        steps=a.steps, batch_size=a.batch_size, lr=a.lr, timesteps=a.timesteps, seed=a.seed,
+        condition=a.condition,
+    )
+    card = build(
+        pipe, a.work, a.out, pool=a.pool, config=cfg, eval_images=a.eval_images, scale=a.scale,
+        seed=a.seed, base_name=a.model, stop_after=a.stop_after, notes=a.note,
+    )
+    print(json.dumps({k: card[k] for k in ("contour_f1",) if k in card} | {
+        "baseline": card.get("eval", {}).get("baseline", {}).get("contour_f1"),
+        "stopped_at": card.get("stopped_at"),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -29,11 +29,13 @@ from craftlora.catalog.workspace import Workspace
 from craftlora.data.atomic import atomic_write_bytes, remove_orphan_temps
 from craftlora.data.imageio import sha256_file
 from craftlora.generate.controlnet import (
+    MINI_CONTROLNET_NAMES,
     Sketch,
     adherence,
     controlnet_pipeline,
     load_controlnet,
     load_sketch,
+    shipped_segmenter,
 )
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
@@ -68,6 +70,7 @@ class GenerateResult:
     wall_s: float = 0.0
     images_per_s: float = 0.0
     contour_f1: list[float] = field(default_factory=list)
+    vessel_f1: list[float] = field(default_factory=list)
     process: tuple[int, int] = (0, 1)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +87,9 @@ class GenerateResult:
             "images_per_s": round(self.images_per_s, 3),
             "contour_tolerant_f1_mean": (sum(f1) / len(f1)) if f1 else None,
             "contour_images": len(f1),
+            "contour_vessel_f1_mean": (
+                sum(self.vessel_f1) / len(self.vessel_f1) if self.vessel_f1 else None
+            ),
             "process": {"index": self.process[0], "count": self.process[1]},
         }
 
@@ -196,10 +202,12 @@ def generate(
     dirs = [*map(Path, lora_dirs), ws.root / "loras"]
     lora_files = find_lora_files(all_loras.values(), dirs)
     cn_source = controlnet or g.controlnet or None
+    if cn_source is None and pipe is None and model in ("mini", "mini-base"):
+        cn_source = MINI_CONTROLNET_NAMES[0]  # the mini base's shipped outline ControlNet
     if any(j.sketch for j in todo) and not cn_source:
         raise ValueError(
             "sketch guidance needs a ControlNet: set [generation] controlnet in the plan "
-            "or pass --controlnet"
+            "or pass --controlnet (the mini base uses the shipped one)"
         )
 
     if pipe is None:
@@ -217,14 +225,21 @@ def generate(
             pipe.load_lora_weights(str(path), adapter_name=name)
         lora_meta[name] = {"file": str(path), "sha256": sha256_file(path)}
 
-    cn_pipe, cn_meta = None, None
+    cn_pipe, cn_meta, segmenter, condition = None, None, None, "outline"
     if cn_source and any(j.sketch for j in todo):
         cn_model = load_controlnet(cn_source)
+        condition = getattr(cn_model, "craftlora_condition", "outline")
         cn_pipe = controlnet_pipeline(pipe, cn_model)
+        seg_path = shipped_segmenter(cn_source)
+        if seg_path is not None:  # the mini outline ControlNet: also score the vessel outline
+            from craftlora.generate.silhouette import load_silhouette
+
+            segmenter = load_silhouette(seg_path)
         cn_meta = {
             "source": str(cn_source) if not hasattr(cn_source, "config") else "in-memory",
             "sha256": pipeline_module_hash(cn_model),
             "scale": g.controlnet_scale,
+            "condition": condition,
         }
 
     vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
@@ -263,7 +278,7 @@ def generate(
                     for j in batch:
                         if j.sketch not in sketches:
                             sketches[j.sketch] = load_sketch(
-                                j.sketch, (width, height), g.sketch_mode
+                                j.sketch, (width, height), g.sketch_mode, condition
                             )
                     kw["image"] = [sketches[j.sketch].condition for j in batch]
                     kw["controlnet_conditioning_scale"] = g.controlnet_scale
@@ -276,6 +291,9 @@ def generate(
                     if guided:
                         sk = sketches[j.sketch]
                         score = adherence(sk, img)
+                        if segmenter is not None:
+                            score["vessel_tolerant_f1"] = vessel_adherence(segmenter, sk, img)
+                            result.vessel_f1.append(score["vessel_tolerant_f1"])
                         prov["controlnet"] = cn_meta
                         prov["sketch"] = {"path": sk.path, "sha256": sk.sha256}
                         prov["contour"] = score
@@ -293,6 +311,15 @@ def generate(
     result.images_per_s = len(todo) / gen_s if gen_s > 0 else 0.0
     result.wall_s = time.perf_counter() - t0
     return result
+
+
+def vessel_adherence(segmenter: Any, sketch: Sketch, image: Image.Image) -> float:
+    """Tolerant F1 (2 px) of the sketch against the segmented vessel outline of ``image``."""
+    from craftlora.generate.controlnet import CONTOUR_RADIUS
+    from craftlora.generate.silhouette import vessel_outlines
+    from craftlora.metrics.contour import tolerant_edge_f1
+
+    return tolerant_edge_f1(vessel_outlines(segmenter, [image])[0], sketch.edges, CONTOUR_RADIUS)
 
 
 def pipeline_module_hash(module: Any) -> str:
