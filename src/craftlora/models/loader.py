@@ -2,11 +2,13 @@
 
 Sources (a string):
 
-- ``mini``: the bundled tiny base in ``craftlora/mini/base`` (a diffusers folder);
+- ``mini`` (alias ``mini-base``): the bundled tiny base in ``craftlora/mini/base`` (a diffusers
+  folder, see its README for the model card);
 - a local diffusers folder (has ``model_index.json``);
 - a single-file SD 1.5 / 2.1 / SDXL checkpoint (``.safetensors``; ``.ckpt`` is refused because
-  it is a pickle); offline this needs ``config=`` naming a local diffusers folder of the same
-  family that supplies the component configs and tokenizer;
+  it is a pickle) in the original LDM key layout A1111 / ComfyUI use; offline this needs
+  ``config=`` naming a local diffusers folder of the same family (component configs, tokenizer
+  and scheduler; its weights are not read). ``craftlora.models.ldm_layout`` writes such files;
 - a hub id (``org/name``) only when the machine can reach the hub.
 """
 
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 
 MINI_BASE = Path(__file__).resolve().parent.parent / "mini" / "base"
+MINI_NAMES = ("mini", "mini-base")
 SINGLE_FILE_SUFFIXES = (".safetensors",)
 SDXL_KEY = "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"
 
@@ -135,11 +138,12 @@ def load_components(
     src = str(source)
     if allow_network is None:
         allow_network = os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True")
-    if src == "mini":
+    if src in MINI_NAMES:
         if not (MINI_BASE / "model_index.json").is_file():
             raise ModelSourceError(
-                f"the bundled mini base is not present in {MINI_BASE}; "
-                "build it with `python -m craftlora.mini.build_base` (see its model card)"
+                f"the bundled mini base is not present in {MINI_BASE}; build it with "
+                "`python -m craftlora.models.mini_base --work WORK --out "
+                "src/craftlora/mini/base` (see its model card)"
             )
         return load_components(MINI_BASE, dtype=dtype, allow_network=False)
     path = Path(src).expanduser()
@@ -172,8 +176,8 @@ def load_components(
         pipe = DiffusionPipeline.from_pretrained(src, dtype=dtype)
         return _from_pipeline(pipe, src)
     raise ModelSourceError(
-        f"{src}: not a model source (expected 'mini', a diffusers folder, a .safetensors "
-        "checkpoint or a hub id)"
+        f"{src}: not a model source (expected 'mini' / 'mini-base', a diffusers folder, a "
+        ".safetensors checkpoint or a hub id)"
     )
 
 

@@ -131,7 +131,7 @@ class TrainConfig(_Strict):
         if self.loss.perceptual_weights is not None:
             out.loss.perceptual_weights = fix(self.loss.perceptual_weights) or \
                 self.loss.perceptual_weights
-        if self.model not in ("mini",) and not os.path.isabs(self.model):
+        if self.model not in ("mini", "mini-base") and not os.path.isabs(self.model):
             local = base / self.model
             if local.exists():
                 out.model = str(local.resolve())
