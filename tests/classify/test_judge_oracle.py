@@ -1,7 +1,7 @@
 import csv
 
 from craftlora.classify.judge import judge_config, train_judge
-from craftlora.classify.oracle import allocate, relabel, shifted
+from craftlora.classify.oracle import WRONG_TASKS, allocate, relabel, shifted
 from craftlora.mini.kiln import ATTRIBUTES, valid_combinations
 from craftlora.models.classifier import load_classifier, predict
 
@@ -36,3 +36,10 @@ def test_allocate_and_wrong_labels(tmp_path):
     relabel(f, {"glaze": shifted(ATTRIBUTES["glaze"])})
     row = next(csv.DictReader(f.open()))
     assert row["glaze"] == ATTRIBUTES["glaze"][1] and row["type"] == "bowl"
+    # the negative control is wrong on every task, so no task gets extra right labels from it
+    assert set(WRONG_TASKS) == set(ATTRIBUTES)
+    f.write_text("file,dynasty,kiln,glaze,type\nx.png,Yuan,Yaozhou,qingbai,jar\n")
+    relabel(f, {t: shifted(ATTRIBUTES[t]) for t in WRONG_TASKS})
+    row = next(csv.DictReader(f.open()))
+    assert {k: row[k] for k in ATTRIBUTES} == {
+        "dynasty": "Song", "kiln": "Ding", "glaze": "white", "type": "bowl"}

@@ -40,3 +40,12 @@ def test_needs_some_labels():
     with pytest.raises(ValueError):
         sample_weights(None, None)
     assert math.isfinite(sample_weights(np.array([1]), [("a",)])[0])
+
+
+def test_task_sampler_is_opt_in():
+    from craftlora.classify.config import TrainConfig
+
+    assert TrainConfig().sampler_task is None  # class weights alone by default
+    assert TrainConfig(sampler_task="glaze").sampler_task == "glaze"
+    assert TrainConfig(sampler_task="none").sampler_task is None  # TOML has no null
+    assert TrainConfig(sampler_task="None").sampler_task is None

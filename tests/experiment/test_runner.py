@@ -47,6 +47,7 @@ def test_experiment_results_and_resume(experiment_ws, tmp_path):
     assert not test_ids & syn
 
     stamp = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("result.json")}
+    assert len(stamp) == 4
     again = run_experiment(cfg, tmp_path, out, progress=False)
     assert again["runs_trained_now"] == 0
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
@@ -63,3 +64,24 @@ def test_config_errors(tmp_path):
         load_experiment(bad)
     with pytest.raises(ExperimentConfigError, match="not found"):
         load_experiment(tmp_path / "missing.toml")
+
+
+def test_parallel_workers_train_every_pending_run(experiment_ws, tmp_path):
+    ws = experiment_ws
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        add(ws, "white", "bowl", rng, split=None, origin="synthetic", set_name="oracle")
+    out = tmp_path / "par"
+    cfg = config(ws.root).model_copy(update={"workers": 2})
+    first = out / "runs" / "real-only" / "seed-0" / "result.json"
+    serial = run_experiment(cfg.model_copy(update={"seeds": [0]}), tmp_path, out,
+                            progress=False)
+    assert serial["runs_trained_now"] == 2 and first.is_file()
+    stamp = first.stat().st_mtime_ns
+    res = run_experiment(cfg, tmp_path, out, progress=False)  # seed 1 of both, in 2 processes
+    assert res["runs_trained_now"] == 2 and first.stat().st_mtime_ns == stamp
+    for name in ("real-only", "real+oracle"):
+        run = json.loads((out / "runs" / name / "seed-1" / "result.json").read_text())
+        assert run["seed"] == 1 and run["config"] == name and run["test"]["glaze"]["n"] == 12
+    assert res["configs"]["real+oracle"]["tasks"]["type"]["f1_macro"]["seeds"][0] == \
+        serial["configs"]["real+oracle"]["tasks"]["type"]["f1_macro"]["seeds"][0]

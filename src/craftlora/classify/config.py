@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from craftlora.classify.augment import AugmentConfig
 from craftlora.classify.weights import DEFAULT_TASK_WEIGHTS
@@ -18,7 +20,10 @@ class TrainConfig(BaseModel):
     task_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
     beta: float = Field(default=0.999, ge=0, lt=1)
     weight_cap: float = Field(default=10.0, gt=0)
-    sampler_task: str | None = Field(default="glaze", description="None = plain shuffling")
+    sampler_task: str | None = Field(
+        default=None, description="opt-in WeightedRandomSampler on this task (the study used "
+        "'glaze'); None or 'none' = plain shuffling. Class weights already correct imbalance, "
+        "so both together over-correct and starve the common classes")
     combo_oversampling: bool = False
     threshold_augment: int = Field(default=0, ge=0, description="repeat combos below N; 0 = off")
     backbone_lr: float = Field(default=1e-4, gt=0)
@@ -31,3 +36,8 @@ class TrainConfig(BaseModel):
     patience: int = Field(default=10, ge=1)
     eval_batch_size: int = Field(default=256, ge=1)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+    @field_validator("sampler_task", mode="before")
+    @classmethod
+    def _none(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.strip().lower() in ("", "none") else v

@@ -4,8 +4,9 @@ The **oracle** is the ideal generator: fresh true renders from the mini-kiln ren
 as origin ``synthetic``. Its combinations are drawn towards the rare end, like a generation
 plan: combination c gets a share ∝ 1/√(n_c + 1), n_c = its count among the real training
 images (every valid combination is eligible). The **negative control** ("wrong") is rendered the
-same way with another seed, then its glaze and type labels are shifted by one place in their
-value lists (white → ivory white, bowl → tea bowl, ...), so every label is consistently wrong.
+same way with another seed and the same rarity plan, then every label is shifted by one place
+in its value list (Song → Yuan, Ding → Jun, white → ivory white, bowl → tea bowl, ...), so each
+image is wrong on every task; the two sets differ only in the truth of their labels.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from craftlora.catalog.workspace import Workspace
 from craftlora.mini.kiln import ATTRIBUTES, valid_combinations
 from craftlora.mini.render import render_kiln
 
-WRONG_TASKS = ("glaze", "type")
+WRONG_TASKS: tuple[str, ...] = tuple(ATTRIBUTES)
 
 
 def allocate(weights: Sequence[float], total: int) -> list[int]:

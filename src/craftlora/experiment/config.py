@@ -68,6 +68,8 @@ class ExperimentConfig(Strict):
     ])
     minority_fraction: float = Field(default=1 / 3, gt=0, le=1,
                                      description="rarest share of each task's classes")
+    workers: int = Field(default=1, ge=1, le=64, description="runs trained in parallel, "
+                         "each in its own process on one torch thread")
     bootstrap: int = Field(default=1000, ge=100)
     rare_edges: tuple[int, int] = (10, 50)
 

@@ -145,11 +145,13 @@ def write_report(out: Path, results: Mapping[str, Any], runs: Mapping[str, Mappi
                          f"{v['change']:+.1f}"])
     parts.append("<h2>Key confusion pairs (test errors both ways, mean per seed)</h2>" + _table(
         ["pair", "config", base, "config", "change"], rows))
-    rows = [[n, b, v["n_images"], _ms(v["exact_accuracy"])]
+    rows = [[n, b, v["n_images"], _ms(v["exact_accuracy"]),
+             *[_ms(v["task_accuracy"][t]) if "task_accuracy" in v else "—" for t in tasks]]
             for n, c in results["configs"].items() for b, v in c["combo_buckets"].items()]
-    parts.append("<h2>Exact-combination accuracy by how common the combination is in the real "
-                 "training set</h2>" + _table(["config", "bucket", "test images", "accuracy"],
-                                              rows))
+    parts.append("<h2>Accuracy by how common the test image's combination is in the real "
+                 "training set</h2>" + _table(
+                     ["config", "bucket", "test images", "exact combination",
+                      *[f"{t} accuracy" for t in tasks]], rows))
     imgs = [learning_curves(runs, by, plots / "learning_curves.png"),
             f1_bars(results, by, plots / "f1_macro.png")]
     parts.append("<h2>Plots</h2>" + "".join(

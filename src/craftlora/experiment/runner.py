@@ -2,15 +2,21 @@
 
 Each run writes ``runs/<config>/seed-<s>/result.json`` atomically when it finishes; a rerun
 skips every run whose result exists. Images are decoded once for all runs (and kept in
-``cache/`` between invocations). At the end ``results.json`` and ``report.html`` are written.
+``cache/`` between invocations). With ``workers > 1`` the pending runs are spread over that many
+spawned processes, each on one torch thread, sharing the decoded images; a run's result does
+not depend on which process trained it. At the end ``results.json`` and ``report.html`` are
+written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +82,7 @@ def run_one(
         records, info = mix(real_train, pools[mc.synthetic], ratio=mc.ratio, count=mc.count,
                             seed=seed)
     info["synthetic_set"] = mc.synthetic
+    cpu0 = time.process_time()
     train = label_records(records, tasks, cached=set(cache.ids))
     res = train_classifier(cfg.train, tasks, cache, train, val, seed=seed, progress=progress,
                            desc=f"{mc.name} seed {seed}")
@@ -92,6 +99,7 @@ def run_one(
         "best_val_mean_f1_macro": res.best_score,
         "stopped_early": res.stopped_early,
         "seconds": res.seconds,
+        "cpu_seconds": time.process_time() - cpu0,
         "train_images_per_s": res.images_seen / max(res.seconds, 1e-9),
         "history": res.history,
         "class_weights": res.class_weights,
@@ -100,6 +108,48 @@ def run_one(
         "combo_buckets": combo_accuracy_by_frequency(
             test.combos, test.labels, preds, real_combo_counts, cfg.rare_edges),
     }
+
+
+#: What every run needs besides its config and seed (set in the parent, or in each worker).
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(shared: dict[str, Any]) -> None:
+    """A pool process: one torch thread, and the experiment's shared inputs."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    _STATE.update(shared)
+
+
+def _train_job(mc: MixConfig, seed: int, path: Path, progress: bool = False) -> str:
+    """Train one configuration × seed from ``_STATE``; write its result.json atomically."""
+    st = _STATE
+    result = run_one(st["cfg"], mc, seed, tasks=st["tasks"], cache=st["cache"],
+                     real_train=st["real_train"], pools=st["pools"], val=st["val"],
+                     test=st["test"], real_combo_counts=st["real_combo_counts"],
+                     progress=progress)
+    atomic_write_json(path, result)
+    return f"{mc.name}/seed-{seed}"
+
+
+def _run_pool(pending: Sequence[tuple[MixConfig, int, Path]], shared: dict[str, Any],
+              workers: int, bar: Any) -> None:
+    """Train the pending runs in ``workers`` spawned processes; the first error is raised."""
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(shared,)) as ex:
+        futures = {ex.submit(_train_job, mc, seed, path) for mc, seed, path in pending}
+        while futures:
+            finished, futures = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in finished:
+                if f.exception() is not None:
+                    for other in futures:
+                        other.cancel()
+                    raise f.exception()  # type: ignore[misc]
+                bar.set_postfix(run=f.result())
+                bar.update(1)
 
 
 def run_experiment(cfg: ExperimentConfig, config_dir: Path, out: Path, *,
@@ -137,22 +187,30 @@ def run_experiment(cfg: ExperimentConfig, config_dir: Path, out: Path, *,
         "skipped": {"val": val.skipped, "test": test.skipped},
     })
 
+    # seed by seed: a stopped experiment has every configuration for its first seeds
+    jobs = [(mc, s, out / "runs" / mc.name / f"seed-{s}" / "result.json")
+            for s in cfg.seeds for mc in cfg.configs]
+    pending = [j for j in jobs if not j[2].is_file()]
+    shared = {"cfg": cfg, "tasks": tasks, "cache": cache, "real_train": splits.train,
+              "pools": pools, "val": val, "test": test, "real_combo_counts": real_combo_counts}
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), desc="experiment",
+               disable=not progress)
+    if cfg.workers > 1 and len(pending) > 1:
+        _run_pool(pending, shared, min(cfg.workers, len(pending)), bar)
+    else:
+        _STATE.update(shared)
+        try:
+            for mc, seed, path in pending:
+                bar.set_postfix(run=f"{mc.name}/seed-{seed}")
+                _train_job(mc, seed, path, progress)
+                bar.update(1)
+        finally:
+            _STATE.clear()
+    bar.close()
     runs: dict[str, dict[int, dict[str, Any]]] = {}
-    jobs = [(mc, s) for mc in cfg.configs for s in cfg.seeds]
-    done = 0
-    bar = tqdm(jobs, desc="experiment", disable=not progress)
-    for mc, seed in bar:
-        bar.set_postfix(run=f"{mc.name}/seed-{seed}")
-        path = out / "runs" / mc.name / f"seed-{seed}" / "result.json"
-        if path.is_file():
-            result = json.loads(path.read_text())
-        else:
-            result = run_one(cfg, mc, seed, tasks=tasks, cache=cache, real_train=splits.train,
-                             pools=pools, val=val, test=test,
-                             real_combo_counts=real_combo_counts, progress=progress)
-            atomic_write_json(path, result)
-            done += 1
-        runs.setdefault(mc.name, {})[seed] = result
+    for mc, seed, path in jobs:
+        runs.setdefault(mc.name, {})[seed] = json.loads(path.read_text())
+    done = len(pending)
 
     body = summarise(
         runs, tasks=tasks, test_labels=test.labels,

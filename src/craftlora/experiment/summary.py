@@ -97,6 +97,9 @@ def summarise(
         entry["combo_buckets"] = {
             b: {"exact_accuracy": stat([by_seed[s]["combo_buckets"][b]["exact_accuracy"]
                                         for s in seeds if b in by_seed[s]["combo_buckets"]]),
+                "task_accuracy": {t: stat([by_seed[s]["combo_buckets"][b]["task_accuracy"][t]
+                                           for s in seeds if b in by_seed[s]["combo_buckets"]])
+                                  for t in tasks},
                 "n_images": by_seed[seeds[0]]["combo_buckets"].get(b, {}).get("n_images", 0)}
             for b in buckets
         }

@@ -15,10 +15,13 @@ OPEN_TYPES = frozenset({"bowl", "tea bowl", "dish", "plate", "washer", "cup"})
 _T = np.linspace(0.0, 1.0, 97, dtype=np.float32)
 
 # (height / width, foot height fraction) per type before jitter.
+# Open forms are told apart mostly by depth, so their depths are spread apart: a deep round
+# bowl, a conical tea bowl, a shallow curved dish, a flat plate with a flange, a straight-walled
+# washer with a flat base and a deep narrow cup.
 _BASE = {
-    "bowl": (0.47, 0.10), "tea bowl": (0.40, 0.10), "dish": (0.27, 0.10),
-    "plate": (0.14, 0.12), "washer": (0.25, 0.08), "cup": (0.66, 0.10),
-    "vase": (1.55, 0.04), "meiping": (1.65, 0.04), "pot": (1.08, 0.05), "jar": (0.98, 0.05),
+    "bowl": (0.53, 0.10), "tea bowl": (0.40, 0.10), "dish": (0.27, 0.10),
+    "plate": (0.12, 0.12), "washer": (0.22, 0.08), "cup": (0.76, 0.10),
+    "vase": (1.55, 0.04), "meiping": (1.65, 0.04), "pot": (1.08, 0.05), "jar": (0.88, 0.05),
 }
 
 
@@ -68,10 +71,10 @@ def _body(kind: str, tb: float, rng: np.random.Generator, yuan: bool) -> list[tu
         rf = j(0.48, 0.58)
         return [(tb * s, float(np.sqrt(1 - (1 - rf**2) * s**1.6))) for s in np.linspace(0, 1, 9)]
     if kind == "plate":
-        flange = j(0.78, 0.86)
-        return [(0.0, 1.0), (0.2, flange + 0.04), (0.35, flange), (tb, j(0.55, 0.65))]
+        flange = j(0.74, 0.80)
+        return [(0.0, 1.0), (0.25, flange + 0.03), (0.4, flange), (tb, j(0.55, 0.62))]
     if kind == "washer":
-        return [(0.0, 1.0), (tb * 0.8, 0.99), (tb, j(0.86, 0.92))]
+        return [(0.0, 1.0), (tb * 0.9, 1.0), (tb, j(0.95, 0.98))]
     if kind == "cup":
         return [(0.0, 1.0), (tb * 0.5, j(0.86, 0.92)), (tb, j(0.42, 0.5))]
     if kind == "vase":
@@ -84,7 +87,7 @@ def _body(kind: str, tb: float, rng: np.random.Generator, yuan: bool) -> list[tu
     if kind == "pot":
         return [(0.0, 0.36), (0.12, 0.33), (0.3, 0.62), (0.62, 1.0), (0.85, 0.88), (tb, 0.65)]
     if kind == "jar":
-        return [(0.0, 0.56), (0.08, 0.54), (0.14, 0.78), (0.34, 1.0), (0.7, 0.85), (tb, 0.7)]
+        return [(0.0, 0.64), (0.08, 0.62), (0.14, 0.82), (0.34, 1.0), (0.7, 0.88), (tb, 0.74)]
     raise ValueError(f"unknown vessel type {kind!r}")
 
 
@@ -94,7 +97,7 @@ def make_profile(kind: str, dynasty: str, rng: np.random.Generator) -> Profile:
         raise ValueError(f"unknown vessel type {kind!r}")
     yuan = dynasty == "Yuan"
     aspect, foot = _BASE[kind]
-    aspect *= rng.uniform(0.9, 1.1) * (1.08 if yuan else 0.97)
+    aspect *= rng.uniform(0.94, 1.06) * (1.08 if yuan else 0.97)
     foot *= rng.uniform(0.8, 1.2) * (1.45 if yuan else 1.0)
     stem = kind == "cup" and rng.uniform() < (0.6 if yuan else 0.2)
     if stem:
@@ -112,7 +115,7 @@ def make_profile(kind: str, dynasty: str, rng: np.random.Generator) -> Profile:
     radius = _pts(pts)
     if yuan and kind not in OPEN_TYPES:
         radius = np.minimum(1.0, radius * 1.06).astype(np.float32)
-    spout = kind == "pot" and rng.uniform() < 0.7
+    spout = kind == "pot" and rng.uniform() < 0.8
     handle = kind == "pot" and rng.uniform() < 0.55
     lugs = kind == "jar" and rng.uniform() < (0.5 if yuan else 0.2)
     return Profile(kind, radius, float(aspect), float(foot), spout, handle, lugs)

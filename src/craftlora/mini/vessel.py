@@ -57,20 +57,20 @@ def _attachments(prof: Profile, u, v, vtop: float, H: float, R: float, side: flo
 
 def _layout(prof: Profile, rng: np.random.Generator, n: int) -> dict[str, float]:
     """Scale, position, view elevation and tilt (all nuisance factors)."""
-    e = rng.uniform(0.2, 0.36) if prof.is_open else rng.uniform(0.12, 0.24)
+    e = rng.uniform(0.24, 0.32) if prof.is_open else rng.uniform(0.14, 0.22)
     r0, r1 = float(prof.radius[0]), float(prof.radius[-1])
     side_l = 0.35 if prof.handle else 0.0
     side_r = 0.6 if prof.spout else 0.0
     tot_h = 2 * prof.aspect + e * (r0 + r1)
     tot_w = 2 + side_l + side_r + 0.1 * prof.lugs
-    fill = rng.uniform(0.55, 0.85)
+    fill = rng.uniform(0.62, 0.85)
     R = fill * n / max(tot_h, tot_w)
     left = rng.uniform(0.15, 0.85) * (n - tot_w * R)
     top = rng.uniform(0.2, 0.8) * (n - tot_h * R)
     return {
         "e": e, "R": R, "H": 2 * prof.aspect * R, "fill": fill,
         "cx": left + (1 + side_l) * R, "vtop": top + e * r0 * R,
-        "tilt": float(np.deg2rad(rng.uniform(-6.0, 6.0))), "side": 1.0,
+        "tilt": float(np.deg2rad(rng.uniform(-4.0, 4.0))), "side": 1.0,
     }
 
 
