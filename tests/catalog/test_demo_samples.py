@@ -1,4 +1,4 @@
-"""`craftlora demo` (data-foundation version) on the shipped samples/ folder."""
+"""`craftlora demo --samples` (the data-foundation demo) on the shipped samples/ folder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from craftlora.cli.main import app
 
 def test_demo_on_samples_shows_every_rejection_and_is_rerunnable(tmp_path):
     out = tmp_path / "demo"
-    r = CliRunner().invoke(app, ["demo", "--out", str(out), "--quick"])
+    r = CliRunner().invoke(app, ["demo", "--samples", "--out", str(out), "--quick"])
     assert r.exit_code == 0, r.output
     assert "data-foundation demo only" in r.output
     result = json.loads((out / "demo.json").read_text())
@@ -28,7 +28,7 @@ def test_demo_on_samples_shows_every_rejection_and_is_rerunnable(tmp_path):
     assert result["captions"]["written"] == 34
     assert (out / "stats" / "lorenz.png").is_file()
 
-    again = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    again = CliRunner().invoke(app, ["demo", "--samples", "--out", str(out)])
     assert again.exit_code == 0, again.output
     result2 = json.loads((out / "demo.json").read_text())
     assert result2["ingest"]["ingested"] == 0 and result2["ingest"]["already_present"] == 34

@@ -1,8 +1,9 @@
-"""`craftlora demo`: for now the data-foundation demo on the shipped samples/ folder.
+"""`craftlora demo`: the porcelain study end to end on the mini world (``craftlora.demo``);
+`craftlora demo --samples`: the data-foundation demo on the shipped samples/ folder.
 
-It creates (or reopens) a workspace in OUT, ingests ``samples/porcelain`` (which holds a few
-deliberately bad files, so rejection shows), then runs stats, split, captions and export, and
-writes ``OUT/demo.json``. The full pipeline demo on the mini world replaces this body later.
+The samples demo creates (or reopens) a workspace in OUT, ingests ``samples/porcelain`` (which
+holds a few deliberately bad files, so rejection shows), then runs stats, split, captions and
+export, and writes ``OUT/demo.json``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,45 @@ def find_samples() -> Path | None:
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-out"),
-    quick: Annotated[bool, typer.Option("--quick", help="smallest run (the data demo always is)")]
-    = False,
-    samples: Annotated[Path | None, typer.Option(help="samples folder (default: repo samples/)")]
-    = None,
+    quick: Annotated[bool, typer.Option("--quick", help="a first look in under 5 minutes: "
+                                                        "smaller sets, one seed")] = False,
+    model: Annotated[str, typer.Option(help="base model (default: the bundled mini base)")]
+    = "mini",
+    workers: Annotated[int | None, typer.Option(min=1, help="processes for parallel steps "
+                                                            "(default 2)")] = None,
+    preset: Annotated[str | None, typer.Option(hidden=True, help="full, quick or tiny")] = None,
+    samples: Annotated[bool, typer.Option("--samples", help="only the data-foundation demo "
+                                                            "on the shipped samples/")] = False,
+    samples_dir: Annotated[Path | None, typer.Option(help="samples folder for --samples "
+                                                          "(default: repo samples/)")] = None,
 ) -> None:
-    """Run the demo and write OUT/demo.json (currently: the data-foundation steps only)."""
+    """Run the porcelain study on the mini world (resumable); writes OUT/demo.json and
+    OUT/report.html. Every figure it prints was measured in this run."""
+    if samples:
+        _samples_demo(out, quick, samples_dir)
+        return
+    from craftlora.demo.run import DemoError, run_demo
+    from craftlora.demo.settings import preset as make_preset
+
+    try:
+        s = make_preset(preset or ("quick" if quick else "full"))
+    except ValueError as e:
+        fail(str(e))
+    updates: dict[str, Any] = {"model": model}
+    if workers is not None:
+        updates["workers"] = workers
+    s = s.model_copy(update=updates)
+    if not s.is_full:
+        console.print(f"[bold yellow]{s.preset} run: smaller sets, {len(s.seeds)} seed(s), "
+                      "fewer steps — its figures are not the full experiment's.[/]")
+    try:
+        run_demo(out, s, console)
+    except (DemoError, ValueError, RuntimeError, OSError) as e:
+        fail(str(e))
+
+
+def _samples_demo(out: Path, quick: bool, samples: Path | None) -> None:
+    """The data-foundation demo on samples/ (ingest, split, stats, captions, export)."""
     from craftlora.catalog.export import export
     from craftlora.catalog.ingest import ingest
     from craftlora.catalog.workspace import Workspace
@@ -49,10 +83,11 @@ def demo(
 
     samples = samples or find_samples()
     if samples is None:
-        fail("samples/ folder not found; run from the repository root or pass --samples")
-    console.rule("[bold]craftlora demo — data-foundation demo only[/]")
+        fail("samples/ folder not found; run from the repository root or pass --samples-dir")
+    console.rule("[bold]craftlora demo --samples — data-foundation demo only[/]")
     console.print("This demo covers the data foundation (ingest, stats, split, captions, export)"
-                  " on the shipped samples; it trains and generates nothing yet.")
+                  " on the shipped samples; `craftlora demo` without --samples runs the whole "
+                  "study on the mini world.")
     t0 = time.perf_counter()
     ws_dir = out / "workspace"
     if (ws_dir / CONFIG_NAME).is_file():
@@ -103,5 +138,4 @@ def demo(
             console.print(f"   {fmt}: {n} image(s) → {out / 'export' / fmt}")
     result["seconds"] = round(time.perf_counter() - t0, 2)
     atomic_write_json(out / "demo.json", result)
-    console.print(f"wrote {out / 'demo.json'} — data-foundation demo only; "
-                  "the full LoRA pipeline is not part of it yet")
+    console.print(f"wrote {out / 'demo.json'} — data-foundation demo only")

@@ -1,0 +1,124 @@
+"""Presets of ``craftlora demo``: the full run, ``--quick`` and a tiny one for tests.
+
+Every size that drives the wall time is here, in one pydantic model, so a preset is one
+readable object and the resolved settings are written next to the demo's outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The mini base's text encoder reads 24 tokens (SD reads 77). The mini-kiln workspace's long
+# caption (dynasty, kiln, type + phrase, glaze + phrase) is ~75 tokens and would be cut before
+# the glaze; this short form fits every valid combination in at most 23 tokens.
+DEMO_CAPTION_TEMPLATE = "{dynasty} {kiln} {glaze} {type}"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
+                "ff.net.2", "conv1", "conv2", "time_emb_proj"]
+
+
+class LoraPreset(Strict):
+    rank: int = 32
+    alpha: float = 32.0
+    targets: list[str] = Field(default_factory=lambda: list(UNET_TARGETS),
+                               description="UNet modules: attention, transformer and ResNet "
+                                           "layers (the base never saw a vessel)")
+    text_encoder: bool = True
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight: float = Field(default=1.0, description="LoRA weight in every prompt tag")
+
+
+class GenerationPreset(Strict):
+    sampler: str = "DPM++ 2M Karras"
+    steps: int = 20
+    cfg: float = Field(default=4.0, description="the mini base's own card uses 4; the "
+                                                 "study's 7 over-saturates this tiny model")
+    clip_skip: int = Field(default=1, description="A1111 convention; the mini base's text "
+                                                   "encoder was trained on its last layer")
+    batch_size: int = 16
+
+
+class JudgePreset(Strict):
+    use_shipped: bool = Field(default=False, description="use craftlora/demo/assets/judge-SIZE "
+                                                        "when present; else train it here")
+    n_per_combo: int = 24
+    n_val_per_combo: int = 3
+    n_test_per_combo: int = 6
+    epochs: int = 14
+    recalibrate_per_combo: int = Field(default=8, ge=1, description="fresh renders per "
+                                       "combination for the BatchNorm recalibration")
+    heldout_per_combo: int = Field(default=4, ge=1, description="fresh renders per "
+                                   "combination for the judge's held-out figures")
+
+
+class ClassifierPreset(Strict):
+    """The experiment's classifier (mini world: small backbone from scratch at 64 px)."""
+
+    backbone: str = "mobilenet_v3_small"
+    epochs: int = Field(default=8, description="from scratch, 4 epochs stayed at chance level")
+    patience: int = 8
+    backbone_lr: float = 3e-3
+    head_lr: float = 3e-3
+    batch_size: int = 64
+    sampler_task: str | None = Field(default=None, description="class weights alone (issue "
+                                                                "4: both over-correct)")
+
+
+class DemoSettings(Strict):
+    preset: Literal["full", "quick", "tiny"] = "full"
+    n_real: int = 6000
+    world_seed: int = 0
+    size: int = 64
+    model: str = Field(default="mini", description="base model source (loader string)")
+    lora: LoraPreset = Field(default_factory=LoraPreset)
+    generation: GenerationPreset = Field(default_factory=GenerationPreset)
+    judge: JudgePreset = Field(default_factory=JudgePreset)
+    table6_images: int = Field(default=320, description="prompts (one image each) per model")
+    shares: tuple[float, float] = (0.05, 0.10)
+    generate_margin: float = Field(default=0.2, description="extra share generated for QC losses")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    classifier: ClassifierPreset = Field(default_factory=ClassifierPreset)
+    bootstrap: int = 300
+    controlnet_images: int = 32
+    qc_min_agreement: float = Field(default=0.75, ge=0, le=1,
+                                    description="QC: judge agreement an image needs")
+    workers: int = Field(default=2, ge=1, description="processes for parallel steps")
+
+    @property
+    def is_full(self) -> bool:
+        return self.preset == "full"
+
+
+def preset(name: str) -> DemoSettings:
+    """``full`` (the real demo), ``quick`` (a first look) or ``tiny`` (tests)."""
+    if name == "full":
+        return DemoSettings()
+    if name == "quick":
+        return DemoSettings(
+            preset="quick", n_real=2000, table6_images=48, seeds=[0],
+            lora=LoraPreset(steps=150),
+            judge=JudgePreset(n_per_combo=6, n_val_per_combo=1, n_test_per_combo=1, epochs=5,
+                              recalibrate_per_combo=4, heldout_per_combo=2),
+            classifier=ClassifierPreset(epochs=4, patience=4), bootstrap=100,
+            controlnet_images=8, generate_margin=0.1,
+        )
+    if name == "tiny":
+        return DemoSettings(
+            preset="tiny", n_real=300, table6_images=8, seeds=[0], size=32,
+            lora=LoraPreset(rank=2, alpha=2.0, steps=2, batch_size=4),
+            judge=JudgePreset(n_per_combo=1, n_val_per_combo=1, n_test_per_combo=1, epochs=1,
+                              recalibrate_per_combo=1, heldout_per_combo=1),
+            generation=GenerationPreset(steps=2, batch_size=8),
+            classifier=ClassifierPreset(epochs=1, patience=1, batch_size=32), bootstrap=100,
+            controlnet_images=2, workers=1, qc_min_agreement=0.0,
+        )
+    raise ValueError(f"unknown demo preset {name!r} (full, quick, tiny)")

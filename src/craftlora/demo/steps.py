@@ -1,0 +1,244 @@
+"""The demo's steps: a runner that skips finished steps, and the data / judge / LoRA steps.
+
+Each step writes ``OUT/steps/<name>.json`` (its result and wall time) when it finishes; a
+rerun reads that file instead of running the step again, so a killed demo resumes at the
+first unfinished step. Steps that are long are themselves resumable (renders are
+deterministic, ingest is idempotent, LoRA training resumes from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from craftlora.data.atomic import atomic_write_json
+from craftlora.demo.settings import DEMO_CAPTION_TEMPLATE, DemoSettings
+
+LORA_NAME = "minikiln"
+
+
+class StepRunner:
+    """Runs named steps once; records each one's wall time."""
+
+    def __init__(self, out: Path, console: Console):
+        self.dir = Path(out) / "steps"
+        self.console = console
+        self.walls: dict[str, float] = {}
+        self.resumed: list[str] = []
+
+    def run(self, name: str, title: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        path = self.dir / f"{name}.json"
+        if path.is_file():
+            rec = json.loads(path.read_text(encoding="utf-8"))
+            self.walls[name] = float(rec["wall_s"])
+            self.resumed.append(name)
+            self.console.print(f"[dim]step {name}: done in an earlier run "
+                               f"({rec['wall_s']:.0f} s) — skipped[/]")
+            return rec["result"]
+        self.console.rule(f"[bold]{title}[/]")
+        t0 = time.perf_counter()
+        result = fn()
+        wall = time.perf_counter() - t0
+        self.walls[name] = wall
+        atomic_write_json(path, {"result": result, "wall_s": wall})
+        self.console.print(f"[green]✓[/] {name} in {wall:.0f} s")
+        return result
+
+
+def workspace_dir(out: Path) -> Path:
+    return Path(out) / "workspace"
+
+
+def build_world(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, Any]:
+    """Render mini-kiln, catalog it in a workspace, split it, caption it, chart its tail."""
+    from craftlora.catalog.ingest import ingest
+    from craftlora.catalog.workspace import Workspace
+    from craftlora.config import CONFIG_NAME
+    from craftlora.data.captions import write_captions
+    from craftlora.data.split import assign_splits
+    from craftlora.data.stats import workspace_stats, write_charts
+    from craftlora.mini.kiln import workspace_config
+    from craftlora.mini.render import render_kiln
+
+    ws_dir = workspace_dir(out)
+    src = Path(out) / "render-tmp" / "mini-kiln"
+    labels = render_kiln(src, n=s.n_real, seed=s.world_seed, size=s.size, workers=s.workers,
+                         progress=progress)
+    if (ws_dir / CONFIG_NAME).is_file():
+        ws = Workspace.open(ws_dir)
+    else:
+        cfg = workspace_config("mini-kiln-demo")
+        cfg = cfg.model_copy(update={
+            "caption_template": DEMO_CAPTION_TEMPLATE,
+            "qc": cfg.qc.model_copy(update={"expected_size": (s.size, s.size),
+                                            "min_agreement": s.qc_min_agreement}),
+        })
+        ws = Workspace.create(ws_dir, cfg)
+    with ws:
+        rep = ingest(ws, src, labels=labels, progress=progress)
+        split = assign_splits(ws, seed=s.world_seed)
+        caps = write_captions(ws)
+        st = workspace_stats(ws)
+        charts = write_charts(st, Path(out) / "stats")
+    shutil.rmtree(src.parent, ignore_errors=True)
+    return {
+        "workspace": str(ws_dir), "images": rep.ingested + rep.already_present,
+        "rejected": len(rep.rejected), "split": split["counts"],
+        "combinations": st["observed_combinations"], "imbalance_ratio": st["imbalance_ratio"],
+        "gini": st["gini"], "caption_template": DEMO_CAPTION_TEMPLATE,
+        "caption_example": caps.get("example"), "charts": charts,
+    }
+
+
+def judge_train_config(epochs: int, size: int) -> Any:
+    """The judge's classifier settings: ``judge_config`` with an aspect-preserving crop.
+
+    The study's random-resized-crop aspect jitter (3/4–4/3) scrambles the depth-to-width
+    proportions that tell a bowl from a dish or a tea bowl, so the judge crops at ratio 1.
+    """
+    from craftlora.classify.judge import judge_config
+
+    cfg = judge_config()
+    aug = cfg.augment.model_copy(update={"crop_ratio": (1.0, 1.0)})
+    return cfg.model_copy(update={"epochs": epochs, "patience": epochs, "image_size": size,
+                                  "augment": aug})
+
+
+def train_judge_step(out: str, s_json: str, report: Any = None) -> dict[str, Any]:
+    """Train the judge on fresh balanced renders (runs in its own process)."""
+    from craftlora.classify.judge import train_judge
+
+    s = DemoSettings.model_validate_json(s_json)
+    j = s.judge
+    cfg = judge_train_config(j.epochs, s.size)
+    path = Path(out) / "judge" / "judge.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rep = train_judge(path, n_per_combo=j.n_per_combo, n_val_per_combo=j.n_val_per_combo,
+                      n_test_per_combo=j.n_test_per_combo, seed=1234, size=s.size, config=cfg,
+                      progress=False)
+    from craftlora.demo.recalibrate import recalibrate
+
+    rep["heldout_before_recalibration"] = rep["heldout"]
+    rep["heldout"] = recalibrate(path, per_combo=j.recalibrate_per_combo,
+                                 heldout_per_combo=j.heldout_per_combo)
+    rep["source"] = "trained in this run (BatchNorm statistics recalibrated)"
+    atomic_write_json(path.with_suffix(".json"), rep)
+    return rep
+
+
+def use_shipped_judge(shipped: Path, target: Path) -> dict[str, Any]:
+    """Copy the shipped judge into the run; its report says how it was built."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shipped, target)
+    rep = json.loads(shipped.with_suffix(".json").read_text(encoding="utf-8"))
+    rep["source"] = f"shipped: {shipped.name}, built by `{rep.get('recipe', '?')}`"
+    rep["checkpoint"] = str(target)
+    return rep
+
+
+def lora_config(out: Path, s: DemoSettings) -> Any:
+    """The LoRA run's config (also written to ``OUT/lora/train.toml``)."""
+    from craftlora.train.config import (
+        DataSettings,
+        LoraSettings,
+        OptimSettings,
+        TrainConfig,
+        ValidationSettings,
+    )
+
+    lp = s.lora
+    return TrainConfig(
+        name=LORA_NAME, mode="lora", model=s.model, output_dir=Path(out) / "lora", seed=0,
+        max_steps=lp.steps, batch_size=lp.batch_size,
+        checkpoint_every=max(1, lp.steps // 4), keep_last=1, log_every=10,
+        lora=LoraSettings(rank=lp.rank, alpha=lp.alpha, target_modules=lp.targets,
+                          text_encoder=lp.text_encoder),
+        data=DataSettings(workspace=workspace_dir(out).resolve(), resolution=s.size,
+                          split="train", origin="real",
+                          clip_skip=max(0, s.generation.clip_skip - 1)),
+        optim=OptimSettings(lr=lp.lr, scheduler="cosine", warmup_steps=min(50, lp.steps // 10),
+                            weight_decay=0.0),
+        validation=ValidationSettings(),
+    )
+
+
+def train_lora(out: Path, s: DemoSettings) -> dict[str, Any]:
+    """Train the LoRA on the real train split; resumes from its last checkpoint.
+
+    With ``s.workers`` > 1 it runs as that many CPU processes under ``accelerate launch``
+    (torch.distributed with gloo), each with batch ``batch_size / workers``: the same samples
+    and noise as one process with the whole batch, in about 1/workers of the time.
+    """
+    import tomli_w
+
+    from craftlora.train.checkpoint import complete_checkpoints
+
+    cfg = lora_config(out, s)
+    n = s.workers if s.lora.batch_size % s.workers == 0 else 1
+    cfg.batch_size = s.lora.batch_size // n
+    run_dir = Path(cfg.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    toml = run_dir / "train.toml"
+    toml.write_text(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)),
+                    encoding="utf-8")
+    resume = "latest" if complete_checkpoints(run_dir / "checkpoints") else None
+    if n > 1:
+        res = _launch(toml, n, resume)
+    else:
+        from craftlora.train.trainer import train
+
+        res = train(cfg, resume=resume)
+    loras = Path(out) / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    target = loras / f"{LORA_NAME}.safetensors"
+    shutil.copyfile(res["outputs"]["lora_diffusers"], target)
+    from craftlora.data.imageio import sha256_file
+
+    return {
+        "lora": str(target), "lora_sha256": sha256_file(target),
+        "kohya": res["outputs"]["lora_kohya"], "steps": res["step"],
+        "train_images": res["n_images"], "rank": s.lora.rank, "alpha": s.lora.alpha,
+        "targets": s.lora.targets, "text_encoder": s.lora.text_encoder, "lr": s.lora.lr,
+        "batch_size": s.lora.batch_size, "processes": res.get("processes", 1),
+        "steps_per_s": res["timings"]["steps_per_s"],
+        "final_loss": _last_loss(run_dir / "log.jsonl"),
+        "base_model": s.model, "config": str(toml),
+    }
+
+
+def _launch(toml: Path, n: int, resume: str | None) -> dict[str, Any]:
+    """``accelerate launch`` the trainer on ``n`` CPU processes; its run summary."""
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("accelerate")
+    cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",
+           "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "craftlora.cli.train", "train", str(toml)]
+    if resume:
+        cmd += ["--resume", resume]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
+           "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
+    run = toml.parent / "run.json"
+    res = json.loads(run.read_text(encoding="utf-8")) if run.is_file() else {}
+    if proc.returncode != 0 or res.get("status") != "finished":
+        raise RuntimeError(f"LoRA training failed (exit {proc.returncode}, status "
+                           f"{res.get('status')!r}): {res.get('message', '')} — see {run} and "
+                           f"rerun to resume from the last checkpoint")
+    return res
+
+
+def _last_loss(log: Path) -> float | None:
+    if not log.is_file():
+        return None
+    rows = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+    tail = rows[-10:]
+    return sum(r["loss"] for r in tail) / len(tail) if tail else None
