@@ -9,7 +9,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,9 @@ CONFIG_NAME = "craftlora.toml"
 CATALOG_NAME = "catalog.sqlite"
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.(phrase))?\}")
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -127,27 +130,34 @@ class WorkspaceConfig(Strict):
         return a.phrases.get(value, value)
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: invalid config"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {key}: {e['msg']}")
-    return "\n".join(lines)
+def read_toml(path: str | os.PathLike[str], what: str,
+              error: type[Exception] = ConfigError) -> dict:
+    """Parse a TOML file; ``error`` names the file and the fault (missing, not TOML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: not valid TOML: {e}") from e
+
+
+def validate(model: type[M], raw: object, path: str | os.PathLike[str], what: str,
+             error: type[Exception] = ConfigError) -> M:
+    """``model.model_validate(raw)``; ``error`` lists every faulty key with its reason."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{path}: invalid {what}"]
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {key}: {err['msg']}")
+        raise error("\n".join(lines)) from e
 
 
 def load_config(path: str | os.PathLike[str]) -> WorkspaceConfig:
     """Read and validate a workspace config; raise ConfigError naming file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    try:
-        return WorkspaceConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(_format_validation(path, e)) from e
+    return validate(WorkspaceConfig, read_toml(path, "config file"), path, "config")
 
 
 def save_config(cfg: WorkspaceConfig, path: str | os.PathLike[str]) -> None:

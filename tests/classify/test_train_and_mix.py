@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from glaze_type_world import add
 
 from craftlora.catalog.store import QCResult
 from craftlora.classify.augment import AugmentConfig
@@ -18,8 +19,6 @@ from craftlora.classify.mixing import (
 from craftlora.classify.train import train_classifier
 from craftlora.classify.weights import MultiTaskLoss
 
-from .conftest import add  # noqa: TID252
-
 
 def tasks_of(ws):
     return {t: a.values for t, a in ws.config.attributes.items()}
@@ -33,8 +32,8 @@ def tiny_cfg(**kw):
     return TrainConfig(**base)
 
 
-def test_a_few_steps_lower_the_loss(classify_ws):
-    ws = classify_ws
+def test_a_few_steps_lower_the_loss(glaze_type_ws):
+    ws = glaze_type_ws
     tasks = tasks_of(ws)
     sp = real_splits(ws.catalog)
     cache = build_cache(ws.root, sp.train, 16, progress=False)
@@ -58,8 +57,8 @@ def test_a_few_steps_lower_the_loss(classify_ws):
     assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3])
 
 
-def test_train_classifier_records_history_and_is_seeded(classify_ws):
-    ws = classify_ws
+def test_train_classifier_records_history_and_is_seeded(glaze_type_ws):
+    ws = glaze_type_ws
     tasks = tasks_of(ws)
     sp = real_splits(ws.catalog)
     cache = build_cache(ws.root, sp.train + sp.val, 16, progress=False)
@@ -82,8 +81,8 @@ def test_synthetic_count_math():
         synthetic_count(10, 0.1, 3)
 
 
-def test_mix_never_puts_synthetic_in_val_or_test(classify_ws):
-    ws = classify_ws
+def test_mix_never_puts_synthetic_in_val_or_test(glaze_type_ws):
+    ws = glaze_type_ws
     rng = np.random.default_rng(5)
     syn = [add(ws, "black", "vase", rng, split=None, origin="synthetic", set_name="oracle")
            for _ in range(8)]
@@ -105,8 +104,8 @@ def test_mix_never_puts_synthetic_in_val_or_test(classify_ws):
         synthetic_pool(ws.catalog, "real")
 
 
-def test_only_qc_passed_synthetic_images(classify_ws):
-    ws = classify_ws
+def test_only_qc_passed_synthetic_images(glaze_type_ws):
+    ws = glaze_type_ws
     rng = np.random.default_rng(6)
     ids = [add(ws, "white", "bowl", rng, split=None, origin="synthetic", set_name="gen")
            for _ in range(4)]
@@ -122,8 +121,8 @@ def test_only_qc_passed_synthetic_images(classify_ws):
     assert len(kept) == 2
 
 
-def test_bad_image_is_reported_and_skipped(classify_ws):
-    ws = classify_ws
+def test_bad_image_is_reported_and_skipped(glaze_type_ws):
+    ws = glaze_type_ws
     rec = ws.catalog.images(split="train")[0]
     (ws.root / rec.path).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     cache = build_cache(ws.root, ws.catalog.images(split="train"), 16, progress=False)
@@ -132,8 +131,8 @@ def test_bad_image_is_reported_and_skipped(classify_ws):
     assert rec.id not in lab.ids and "decoded" in lab.skipped[0]["reason"]
 
 
-def test_cache_reused_from_disk(classify_ws, tmp_path):
-    ws = classify_ws
+def test_cache_reused_from_disk(glaze_type_ws, tmp_path):
+    ws = glaze_type_ws
     recs = ws.catalog.images(split="val")
     a = build_cache(ws.root, recs, 16, cache_dir=tmp_path / "c", progress=False)
     for r in recs:  # decoding again would now fail: the second build must read the cache

@@ -2,11 +2,10 @@ import json
 
 import numpy as np
 import pytest
+from glaze_type_world import add
 
 from craftlora.experiment.config import ExperimentConfig, ExperimentConfigError, load_experiment
 from craftlora.experiment.runner import run_experiment
-
-from .conftest import add  # noqa: TID252
 
 
 def config(ws_root) -> ExperimentConfig:
@@ -21,8 +20,8 @@ def config(ws_root) -> ExperimentConfig:
     })
 
 
-def test_experiment_results_and_resume(experiment_ws, tmp_path):
-    ws = experiment_ws
+def test_experiment_results_and_resume(glaze_type_ws, tmp_path):
+    ws = glaze_type_ws
     rng = np.random.default_rng(1)
     syn = {add(ws, "black", "vase", rng, split=None, origin="synthetic", set_name="oracle")
            for _ in range(6)}
@@ -66,8 +65,8 @@ def test_config_errors(tmp_path):
         load_experiment(tmp_path / "missing.toml")
 
 
-def test_parallel_workers_train_every_pending_run(experiment_ws, tmp_path):
-    ws = experiment_ws
+def test_parallel_workers_train_every_pending_run(glaze_type_ws, tmp_path):
+    ws = glaze_type_ws
     rng = np.random.default_rng(2)
     for _ in range(6):
         add(ws, "white", "bowl", rng, split=None, origin="synthetic", set_name="oracle")

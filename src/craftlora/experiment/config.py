@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from craftlora.classify.config import TrainConfig
+from craftlora.config import read_toml, validate
 
 
 class Strict(BaseModel):
@@ -96,17 +96,5 @@ class ExperimentConfigError(ValueError):
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ExperimentConfigError(f"{path}: experiment config not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ExperimentConfigError(f"{path}: not valid TOML: {e}") from e
-    try:
-        return ExperimentConfig.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"{path}: invalid experiment config"]
-        for err in e.errors():
-            lines.append(f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}")
-        raise ExperimentConfigError("\n".join(lines)) from e
+    raw = read_toml(path, "experiment config", ExperimentConfigError)
+    return validate(ExperimentConfig, raw, path, "experiment config", ExperimentConfigError)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from craftlora.config import WorkspaceConfig
+from craftlora.config import WorkspaceConfig, read_toml, validate
 from craftlora.data.atomic import atomic_write_bytes
 from craftlora.generate.prompts import DEFAULT_NEGATIVE, PromptSpec
 
@@ -169,21 +169,7 @@ class Plan(_Strict):
 
 
 def load_plan(path: str | Path) -> Plan:
-    path = Path(path)
-    if not path.is_file():
-        raise PlanError(f"{path}: plan file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PlanError(f"{path}: not valid TOML: {e}") from e
-    try:
-        plan = Plan.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"{path}: invalid plan"]
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']}")
-        raise PlanError("\n".join(lines)) from e
+    plan = validate(Plan, read_toml(path, "plan file", PlanError), path, "plan", PlanError)
     if plan.version != PLAN_VERSION:
         raise PlanError(f"{path}: plan version {plan.version}; this craftlora reads {PLAN_VERSION}")
     return plan

@@ -6,12 +6,12 @@ Relative paths in the file are resolved against the file's own folder.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from craftlora.config import read_toml, validate
 from craftlora.models.lora import TEXT_ATTENTION, UNET_ATTENTION
 
 
@@ -141,23 +141,12 @@ class TrainConfig(_Strict):
 def load_train_config(path: str | os.PathLike[str], **overrides: object) -> TrainConfig:
     """Read a train TOML, apply dotted ``overrides`` (``optim.lr=...``), resolve paths."""
     path = Path(path)
-    if not path.is_file():
-        raise TrainConfigError(f"{path}: train config not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise TrainConfigError(f"{path}: not valid TOML: {e}") from e
+    raw = read_toml(path, "train config", TrainConfigError)
     for key, value in overrides.items():
         node = raw
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    try:
-        cfg = TrainConfig.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"{path}: invalid train config"]
-        for err in e.errors():
-            lines.append(f"  {'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}")
-        raise TrainConfigError("\n".join(lines)) from e
+    cfg = validate(TrainConfig, raw, path, "train config", TrainConfigError)
     return cfg.resolved(path.parent.resolve())

@@ -1,4 +1,4 @@
-"""A tiny labelled workspace: 16×16 PNGs whose colour is the glaze and whose shape is the type."""
+"""Shared test world: a tiny labelled workspace, colour = glaze, shape = type (16×16 PNGs)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from craftlora.catalog.workspace import Workspace
@@ -56,10 +55,3 @@ def build(root: Path, n_train: int = 6, n_eval: int = 2, seed: int = 0) -> Works
                 for _ in range(n):
                     add(ws, g, k, rng, split=split)
     return ws
-
-
-@pytest.fixture
-def experiment_ws(tmp_path: Path):
-    ws = build(tmp_path / "ws")
-    yield ws
-    ws.close()
