@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from craftlora.catalog.workspace import Workspace, WorkspaceError
 from craftlora.cli.app import app, console, fail, print_json
-from craftlora.config import ConfigError
+from craftlora.config import ConfigError, read_toml
 from craftlora.generate.plan_model import PlanError, save_plan
 from craftlora.generate.planner import DualConfig, TierConfig, make_plan
 from craftlora.generate.prompts import (
@@ -35,12 +34,7 @@ class PlannerFile(BaseModel):
 
 
 def _read_toml(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise PlanError(f"{path}: {what} not found")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PlanError(f"{path}: not valid TOML: {e}") from e
+    return read_toml(path, what, PlanError)
 
 
 def _planner_file(path: Path | None) -> PlannerFile:
