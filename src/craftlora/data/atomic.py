@@ -11,12 +11,24 @@ from typing import Any
 TMP_PREFIX = ".tmp-"
 
 
+def _file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file (read once: umask is process-wide)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
