@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="craftlora",
@@ -27,7 +28,8 @@ def print_json(obj: Any) -> None:
 
 def fail(message: str, code: int = 2) -> None:
     """Print a clear error to stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # soft_wrap: a long path must stay one string (greppable, copyable), never be broken by width
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
