@@ -22,7 +22,6 @@ Recipe, each stage skipped when its output exists in ``--work``, so a killed bui
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import time
@@ -53,6 +52,7 @@ from craftlora.generate.silhouette import (
     vessel_outlines,
 )
 from craftlora.metrics.contour import tolerant_edge_f1
+from craftlora.models.loader import module_hash
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out renders never share the training pool's seed
 DEMO_SEED = 2_000_003  # the default of measure_mini_controlnet: neither training nor the card
@@ -180,7 +180,7 @@ def build(
     card = {
         "name": "mini-kiln outline ControlNet",
         "base": base_name,
-        "base_unet_sha256": _module_sha(pipe.unet),
+        "base_unet_sha256": module_hash(pipe.unet),
         "image_size": size,
         "pool": {"images": pool, "seed": seed, "sketch": "1-px outline of the exact silhouette"},
         "train": {k: v for k, v in train.items() if k != "loss_curve"},
@@ -269,14 +269,6 @@ same renders passed through the base's VAE (encode → decode, the best any gene
 this decoder can do) it is {seg.get('vae_roundtrip_outline_f1', float('nan')):.3f}.
 Canny-based F1 on the same images, for reference: {ev['canny_f1']:.3f}.
 """ + "".join(f"\n- {n}" for n in card.get("notes", [])) + ("\n" if card.get("notes") else "")
-
-
-def _module_sha(module: Any) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().float().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _training_seeds(controlnet_dir: Path | None) -> tuple[int, ...]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from craftlora.data.imageio import sha256_file
+
 
 class MissingWeightsError(FileNotFoundError):
     """A feature network's weights are not on this machine; the message names the file."""
@@ -54,11 +56,7 @@ def find_weights(
 
 @lru_cache(maxsize=64)
 def _sha_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

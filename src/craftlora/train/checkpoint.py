@@ -9,7 +9,6 @@ newest such folder. Older ones are pruned only after the new one verifies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,8 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from craftlora.data.imageio import sha256_file
 
 MARKER = "COMPLETE"
 _STEP = re.compile(r"step-(\d{8})")
@@ -32,14 +33,6 @@ class CheckpointError(RuntimeError):
 
 def step_dir(root: Path, step: int) -> Path:
     return Path(root) / f"step-{step:08d}"
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_file(path: Path) -> None:
@@ -64,7 +57,7 @@ def verify(folder: Path) -> bool:
         listed = json.loads(marker.read_text())["files"]
         for name, sha in listed.items():
             p = Path(folder) / name
-            if not p.is_file() or _sha(p) != sha:
+            if not p.is_file() or sha256_file(p) != sha:
                 return False
         sd = load_file(str(Path(folder) / "trainable.safetensors"))
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
@@ -138,7 +131,7 @@ def save_checkpoint(
         for name in ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt",
                      "state.json"):
             _fsync_file(tmp / name)
-            files[name] = _sha(tmp / name)
+            files[name] = sha256_file(tmp / name)
         (tmp / MARKER).write_text(json.dumps({"step": step, "files": files}, indent=2))
         _fsync_file(tmp / MARKER)
         _fsync_dir(tmp)
