@@ -77,3 +77,19 @@ def test_imagenet_required_but_absent(tmp_path, monkeypatch):
 def test_timm_alias_maps_to_torchvision():
     m = build_classifier("mobilenetv3_small_100", TASKS, pretrained="none", image_size=32)
     assert m.features(torch.randn(2, 3, 32, 32)).shape == (2, 256)
+
+
+@torch.no_grad()
+def test_random_init_batchnorm_statistics_catch_up_within_20_batches():
+    # torchvision's MobileNetV3 keeps BN momentum 0.01: after 20 batches its running mean would
+    # have covered only 18 % of the way to the data's mean, and eval-mode scores of a short
+    # from-scratch run stay at chance level for epochs.
+    m = small().train()
+    bn = next(x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d))
+    seen = []
+    bn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].mean((0, 2, 3))))
+    for _ in range(20):
+        m(torch.randn(8, 3, 32, 32) * 2 + 3)
+    target = torch.stack(seen).mean(0)
+    covered = (bn.running_mean / target).median().item()
+    assert covered > 0.8

@@ -84,3 +84,21 @@ def test_parallel_workers_train_every_pending_run(glaze_type_ws, tmp_path):
         assert run["seed"] == 1 and run["config"] == name and run["test"]["glaze"]["n"] == 12
     assert res["configs"]["real+oracle"]["tasks"]["type"]["f1_macro"]["seeds"][0] == \
         serial["configs"]["real+oracle"]["tasks"]["type"]["f1_macro"]["seeds"][0]
+
+
+def test_shipped_oracle_experiment_trains_like_the_demo():
+    """examples/mini-oracle.toml and the demo's experiment use one classifier recipe."""
+    from pathlib import Path
+
+    from craftlora.demo.mixing import classifier_config
+    from craftlora.demo.settings import preset
+
+    cfg = load_experiment(Path(__file__).resolve().parents[2] / "examples" / "mini-oracle.toml")
+    names = [c.name for c in cfg.configs]
+    assert any("real" in n and "oracle" not in n and "wrong" not in n for n in names)
+    assert any("oracle" in n for n in names) and any("wrong" in n for n in names)
+    assert cfg.seeds == [0, 1, 2]
+    demo = classifier_config(preset("full"))
+    skip = {"epochs", "patience"}  # the demo trains shorter to fit its 30 minutes
+    assert cfg.train.model_dump(exclude=skip) == demo.model_dump(exclude=skip)
+    assert cfg.train.task_weights["type"] == 2.0 and cfg.train.augment.crop_ratio == (1.0, 1.0)

@@ -30,14 +30,21 @@ def _mix(name: str, set_name: str, share: float, ws_dir: Path, notes: list[str])
     return MixConfig(name=name, synthetic=set_name, count=len(pool))
 
 
-def experiment_config(ws_dir: Path, s: DemoSettings, notes: list[str] | None = None) -> Any:
+def classifier_config(s: DemoSettings) -> Any:
+    """The experiment's classifier settings (``examples/mini-oracle.toml`` uses the same)."""
     from craftlora.classify.config import TrainConfig
-    from craftlora.experiment.config import ExperimentConfig, MixConfig
 
     c = s.classifier
-    train = TrainConfig(backbone=c.backbone, pretrained="auto", image_size=s.size,
-                        epochs=c.epochs, patience=c.patience, backbone_lr=c.backbone_lr,
-                        head_lr=c.head_lr, batch_size=c.batch_size, sampler_task=c.sampler_task)
+    return TrainConfig(backbone=c.backbone, pretrained="auto", image_size=s.size,
+                       epochs=c.epochs, patience=c.patience, backbone_lr=c.backbone_lr,
+                       head_lr=c.head_lr, batch_size=c.batch_size, sampler_task=c.sampler_task,
+                       task_weights=c.task_weights, augment=c.augment)
+
+
+def experiment_config(ws_dir: Path, s: DemoSettings, notes: list[str] | None = None) -> Any:
+    from craftlora.experiment.config import ExperimentConfig, MixConfig
+
+    train = classifier_config(s)
     lo, hi = (int(round(r * 100)) for r in s.shares)
     notes = [] if notes is None else notes
     configs = [

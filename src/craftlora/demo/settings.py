@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from craftlora.classify.augment import AugmentConfig
+
 # The mini base's text encoder reads 24 tokens (SD reads 77). The mini-kiln workspace's long
 # caption (dynasty, kiln, type + phrase, glaze + phrase) is ~75 tokens and would be cut before
 # the glaze; this short form fits every valid combination in at most 23 tokens.
@@ -71,6 +73,13 @@ class ClassifierPreset(Strict):
     batch_size: int = 64
     sampler_task: str | None = Field(default=None, description="class weights alone (issue "
                                                                 "4: both over-correct)")
+    task_weights: dict[str, float] = Field(
+        default_factory=lambda: {"dynasty": 1.0, "kiln": 1.2, "glaze": 2.0, "type": 2.0},
+        description="the study's, with type 2.0 (not 1.5): the silhouette is learned last")
+    augment: AugmentConfig = Field(
+        default_factory=lambda: AugmentConfig(crop_ratio=(1.0, 1.0), hue=0.05, rotation=5.0,
+                                              translate=0.05),
+        description="square crops keep vessel proportions; milder hue keeps glazes apart")
 
 
 class DemoSettings(Strict):

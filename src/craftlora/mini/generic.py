@@ -100,7 +100,7 @@ def _shape(kind: str, x, y, cx, cy, r, th, light) -> tuple[np.ndarray, np.ndarra
 def _floor(rng: np.random.Generator, n: int, horizon: float, texture: str, colour):
     y, x = canvas.grid(n)
     base = np.array(colour, np.float32) * rng.uniform(0.8, 1.0)
-    f = rng.uniform(6, 12) / n * 2 * np.pi
+    f = rng.uniform(3, 6) / n * 2 * np.pi
     if texture == "striped":
         pat = np.sin(x * f) > 0
     elif texture == "checked":
@@ -117,7 +117,7 @@ def render_generic_scene(rng: np.random.Generator, size: int = 64) -> tuple[np.n
     """One generic scene (uint8 image) and its labels and caption."""
     n = size * canvas.SUPERSAMPLE
     y, x = canvas.grid(n)
-    count = 2 if rng.uniform() < 0.3 else 1
+    count = 2 if rng.uniform() < 0.2 else 1
     kinds = [OBJECTS[i] for i in rng.integers(len(OBJECTS), size=count)]
     names = list(COLOURS)
     cols = [names[i] for i in rng.choice(len(names), size=count + 1, replace=False)]
@@ -132,12 +132,12 @@ def render_generic_scene(rng: np.random.Generator, size: int = 64) -> tuple[np.n
     img = np.where((y < horizon)[..., None], wall * (0.9 + 0.2 * y / n)[..., None],
                    _floor(rng, n, horizon, texture, COLOURS[floor_col]))
     img = img.astype(np.float32)
-    slots = [rng.uniform(0.25, 0.75)] if count == 1 else [rng.uniform(0.2, 0.38),
-                                                          rng.uniform(0.62, 0.8)]
+    slots = [rng.uniform(0.35, 0.65)] if count == 1 else [rng.uniform(0.22, 0.3),
+                                                          rng.uniform(0.7, 0.78)]
     for kind, col, sx in zip(kinds, cols, slots, strict=True):
-        r = rng.uniform(0.13, 0.26 if count == 1 else 0.17) * n
+        r = rng.uniform(0.22, 0.3) * n if count == 1 else rng.uniform(0.16, 0.2) * n
         cx = sx * n
-        cy = min(n - r * 1.05, horizon + rng.uniform(0.1, 0.3) * (n - horizon))
+        cy = min(n - r * 1.05, horizon + rng.uniform(0.0, 0.2) * (n - horizon))
         shadow = canvas.soft_ellipse(n, cx - light[0] * r * 0.8, cy + r * 0.9, r * 1.1, r * 0.3)
         img *= (1 - 0.4 * shadow)[..., None]
         mask, bright = _shape(kind, x, y, cx, cy, r, rng.uniform(-0.5, 0.5), light)
