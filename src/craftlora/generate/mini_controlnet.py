@@ -191,7 +191,8 @@ def build(
         "protocol": (
             "tolerant edge F1 at 2 px between each held-out outline sketch (fresh renders, seed "
             f"{seed + EVAL_SEED_OFFSET}) and the outline of the generated vessel's silhouette "
-            f"(learned segmenter); {eval_steps} steps DPM++ 2M Karras, CFG 7, ControlNet scale "
+            f"(learned segmenter); {eval_steps} steps DPM++ 2M Karras, CFG 4 (the mini base's own "
+            "sampling setting and the demo's), ControlNet scale "
             f"{scale}; baseline = the same prompts and seeds without the ControlNet"
         ),
         "build_wall_s": round(time.perf_counter() - t0, 1),
@@ -288,7 +289,7 @@ def measure_mini_controlnet(
     seed: int = DEMO_SEED,
     *,
     steps: int = 20,
-    cfg: float = 7.0,
+    cfg: float = 4.0,
     scale: float = 1.0,
     baseline: bool = True,
     segmenter: str | Path | None = None,

@@ -198,6 +198,7 @@ def finish(work: Path, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(model, out, ignore=shutil.ignore_patterns("craftlora_train.json"))
+    shutil.copy2(work / "vae" / "vae_train.json", out / "vae_train.json")
     rows = [json.loads(x) for x in (work / "unet-run" / "log.jsonl").read_text().splitlines()]
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=0.8)
@@ -227,9 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--images", type=int, default=3000)
-    ap.add_argument("--vae-steps", type=int, default=400)
-    ap.add_argument("--unet-steps", type=int, default=2500)
+    ap.add_argument("--images", type=int, default=6000)
+    ap.add_argument("--vae-steps", type=int, default=1500)
+    ap.add_argument("--unet-steps", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
