@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ASSETS)
     ap.add_argument("--per-combo", type=int, default=24)
-    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--patience", type=int, default=5)
     a = ap.parse_args(argv)
     one_thread()

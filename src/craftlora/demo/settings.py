@@ -55,7 +55,7 @@ class JudgePreset(Strict):
     n_per_combo: int = 24
     n_val_per_combo: int = 3
     n_test_per_combo: int = 6
-    epochs: int = 14
+    epochs: int = 18
     recalibrate_per_combo: int = Field(default=8, ge=1, description="fresh renders per "
                                        "combination for the BatchNorm recalibration")
     heldout_per_combo: int = Field(default=4, ge=1, description="fresh renders per "
