@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from craftlora.classify.augment import AugmentConfig
+from craftlora.classify.weights import MINI_TASK_WEIGHTS
 
 # The mini base's text encoder reads 24 tokens (SD reads 77). The mini-kiln workspace's long
 # caption (dynasty, kiln, type + phrase, glaze + phrase) is ~75 tokens and would be cut before
@@ -74,7 +75,7 @@ class ClassifierPreset(Strict):
     sampler_task: str | None = Field(default=None, description="class weights alone (issue "
                                                                 "4: both over-correct)")
     task_weights: dict[str, float] = Field(
-        default_factory=lambda: {"dynasty": 1.0, "kiln": 1.2, "glaze": 2.0, "type": 2.0},
+        default_factory=lambda: dict(MINI_TASK_WEIGHTS),
         description="the study's, with type 2.0 (not 1.5): the silhouette is learned last")
     augment: AugmentConfig = Field(
         default_factory=lambda: AugmentConfig(crop_ratio=(1.0, 1.0), hue=0.05, rotation=5.0,
