@@ -64,7 +64,8 @@ def run_parallel(
                else "run")
 
     def refresh(done: int) -> None:
-        bar.update(max(0, min(done, total) - bar.n))
+        if (step := min(done, total) - bar.n) > 0:  # update(0) would redraw: log spam
+            bar.update(step)
 
     try:
         if len(args) == 1:

@@ -39,6 +39,7 @@ from craftlora.models.text import encode_prompts, sdxl_time_ids
 from craftlora.train import checkpoint as ckpt
 from craftlora.train.config import TrainConfig
 from craftlora.train.data import DiskCache, collect_examples, encode_latents, text_key
+from craftlora.train.lora_compute import folded_lora
 from craftlora.train.losses import (
     build_perceptual,
     min_snr_weights,
@@ -368,6 +369,8 @@ def train(
     last_ckpt = state_in["path"] if state_in else None
     for m in models.values():
         m.train()
+    folding = folded_lora(*models.values())
+    run["folded_lora_layers"] = folding.__enter__()
     try:
         while step < cfg.max_steps:
             total = torch.zeros((), device=device)
@@ -431,6 +434,7 @@ def train(
                 break
     finally:
         bar.close()
+        folding.__exit__(None, None, None)
         for s, h in old.items():
             signal.signal(s, h)
     timing["train_s"] = time.time() - t_loop

@@ -1,0 +1,75 @@
+"""Folded LoRA compute: same outputs and adapter gradients as peft's own path, chosen by cost."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import LoraConfig, inject_adapter_in_model
+
+from craftlora.train.lora_compute import fold_is_cheaper, folded_lora
+
+
+class Two(torch.nn.Module):
+    def __init__(self, wide: int = 64):
+        super().__init__()
+        self.narrow = torch.nn.Linear(48, 64)
+        self.wide = torch.nn.Linear(wide, wide, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wide(torch.nn.functional.pad(self.narrow(x), (0, self.wide.in_features - 64)))
+
+
+def _lora(model: torch.nn.Module, rank: int, dropout: float = 0.0) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = inject_adapter_in_model(
+        LoraConfig(r=rank, lora_alpha=rank / 2, lora_dropout=dropout,
+                   target_modules=["narrow", "wide"]), model)
+    for name, p in model.named_parameters():
+        p.requires_grad_("lora_" in name)
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.1)  # peft starts B at zero: make the adapter matter
+    return model
+
+
+def test_fold_rule_counts_multiply_adds():
+    assert fold_is_cheaper(64, 64, 32)          # 4,096 < 3·32·128
+    assert fold_is_cheaper(320, 320, 64)        # SD's first blocks at rank 64
+    assert not fold_is_cheaper(640, 640, 64)    # 409,600 > 245,760
+    assert not fold_is_cheaper(64, 64, 4)
+
+
+def _grads(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    model.zero_grad(set_to_none=True)
+    y = model(x)
+    (y ** 2).mean().backward()
+    return y.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_folded_forward_and_adapter_gradients_match_peft():
+    model = _lora(Two(), rank=32)
+    x = torch.randn(5, 7, 48)
+    y_ref, g_ref = _grads(model, x)
+    with folded_lora(model) as n:
+        assert n == 2
+        y, g = _grads(model, x)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    assert g.keys() == g_ref.keys() and len(g) == 4
+    for k in g:
+        torch.testing.assert_close(g[k], g_ref[k], atol=1e-5, rtol=1e-4)
+    assert all("forward" not in m.__dict__ for m in model.modules())  # peft's forward is back
+
+
+def test_folding_skips_layers_where_it_costs_more_or_changes_the_maths():
+    model = _lora(Two(wide=640), rank=16)    # 48→64 at rank 16 folds, 640×640 does not
+    with folded_lora(model) as n:
+        assert n == 1
+        assert "forward" in model.narrow.__dict__ and "forward" not in model.wide.__dict__
+    with folded_lora(_lora(Two(), rank=32, dropout=0.1)) as n:
+        assert n == 0                        # dropout acts on the adapter input alone
+
+
+def test_folding_is_undone_when_the_block_raises():
+    model = _lora(Two(), rank=32)
+    with pytest.raises(RuntimeError), folded_lora(model):
+        raise RuntimeError("boom")
+    assert all("forward" not in m.__dict__ for m in model.modules())
