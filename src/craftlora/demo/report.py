@@ -114,8 +114,16 @@ def qc_html(qc: Mapping[str, Any]) -> str:
         why = ", ".join(f"{k} {v}" for k, v in s["failures_by_reason"].items()) or "—"
         rows.append(f"<tr><td>{H(name)}</td><td>{s['n']}</td><td>{s['passed_all']}</td>"
                     f"<td>{_f(s['pass_rate'], True)}</td><td>{H(why)}</td></tr>")
+    dec = next((s["sharpness_limit"]["decoder"] for s in qc.values()
+                if (s.get("sharpness_limit") or {}).get("decoder")), None)
+    note = "" if dec is None else (
+        f"<p>Sharpness limit for generated sets, matched to the base model's VAE: its round "
+        f"trip keeps {dec['ratio']:.1%} of the Laplacian variance of {dec['n']} real training "
+        f"images (median {dec['roundtrip_median']:.1f} vs {dec['real_median']:.1f}), so their "
+        f"limit is scaled by that ratio; the oracle set keeps the configured limit.</p>")
     return ("<h2>Automatic QC</h2><table><tr><th>set</th><th>images</th><th>passed</th>"
-            "<th>pass rate</th><th>failures by check</th></tr>" + "".join(rows) + "</table>")
+            "<th>pass rate</th><th>failures by check</th></tr>" + "".join(rows) + "</table>"
+            + note)
 
 
 def experiment_html(res: Mapping[str, Any]) -> str:

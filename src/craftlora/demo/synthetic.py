@@ -108,15 +108,34 @@ def run_oracle(ws_dir: Path, n: int, s: DemoSettings, progress: bool) -> dict[st
         return add_render_set(ws, "oracle", n, seed=10, size=s.size, progress=progress)
 
 
-def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], progress: bool
-                        ) -> dict[str, Any]:
+def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], model: str,
+                        progress: bool, decoder_images: int = 128) -> dict[str, Any]:
+    """QC every set; sets the generator made get the decoder-matched sharpness limit.
+
+    The limit for generated sets is the configured one scaled by how much Laplacian variance
+    the model's VAE keeps on ``decoder_images`` real training images (``qc.decoder``); the
+    oracle set (true renders, never decoded) keeps the configured limit.
+    """
     from craftlora.catalog.workspace import Workspace
+    from craftlora.models.loader import load_components
     from craftlora.qc import run_qc
+    from craftlora.qc.decoder import decoder_matched_factor, roundtrip_sharpness
 
     out: dict[str, Any] = {}
     with Workspace.open(ws_dir) as ws:
+        cfg = ws.config.qc
+        real = ws.catalog.images(origin="real", split="train")[:decoder_images]
+        dec = roundtrip_sharpness(load_components(model).vae, [ws.resolve(r.path) for r in real],
+                                  analysis_size=cfg.analysis_size)
+        matched = cfg.model_copy(update={
+            "sharpness_factor": decoder_matched_factor(cfg.sharpness_factor, dec["ratio"])})
         for name in sets:
-            summ = run_qc(ws, name, judge=judge, progress=progress)
+            decoded = name in SETS
+            summ = run_qc(ws, name, judge=judge, config=matched if decoded else cfg,
+                          progress=progress)
             out[name] = {k: summ[k] for k in ("n", "passed_all", "pass_rate", "checks",
                                               "failures_by_reason")}
+            out[name]["sharpness_limit"] = {
+                "factor": (matched if decoded else cfg).sharpness_factor,
+                "decoder_matched": decoded, "decoder": dec if decoded else None}
     return out

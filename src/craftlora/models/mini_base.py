@@ -37,7 +37,7 @@ from craftlora.models.tiny import (
 SPEC = TinySpec(
     image_size=64, vae_channels=(16, 32, 64), vae_layers=1, latent_channels=4,
     unet_channels=(32, 64, 128), unet_layers=1, unet_attention=(False, True, True),
-    attention_head_dim=32, text_width=64, text_layers=2, text_heads=4, text_ff=128,
+    attention_head_dim=4, text_width=64, text_layers=2, text_heads=4, text_ff=128,
     max_length=24, vocab_size=1200,
 )
 PROMPTS = [
