@@ -117,6 +117,7 @@ def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], model: str,
     oracle set (true renders, never decoded) keeps the configured limit.
     """
     from craftlora.catalog.workspace import Workspace
+    from craftlora.metrics.sets import load_images
     from craftlora.models.loader import load_components
     from craftlora.qc import run_qc
     from craftlora.qc.decoder import decoder_matched_factor, roundtrip_sharpness
@@ -124,9 +125,11 @@ def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], model: str,
     out: dict[str, Any] = {}
     with Workspace.open(ws_dir) as ws:
         cfg = ws.config.qc
-        real = ws.catalog.images(origin="real", split="train")[:decoder_images]
-        dec = roundtrip_sharpness(load_components(model).vae, [ws.resolve(r.path) for r in real],
-                                  analysis_size=cfg.analysis_size)
+        _, real, errors = load_images(
+            ws, ws.catalog.images(origin="real", split="train")[:decoder_images])
+        dec = {**roundtrip_sharpness(load_components(model).vae, real,
+                                     analysis_size=cfg.analysis_size),
+               "skipped": errors}  # each names the file and why it did not decode
         matched = cfg.model_copy(update={
             "sharpness_factor": decoder_matched_factor(cfg.sharpness_factor, dec["ratio"])})
         for name in sets:

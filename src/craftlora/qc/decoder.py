@@ -12,12 +12,10 @@ own reconstructions of real images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from craftlora.qc.measure import measure
 
@@ -27,24 +25,21 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def roundtrip_sharpness(vae: Any, paths: Sequence[Path], *, analysis_size: int = 256,
+def roundtrip_sharpness(vae: Any, images: Sequence[np.ndarray], *, analysis_size: int = 256,
                         batch: int = 32) -> dict[str, float]:
-    """Median Laplacian variance of ``paths`` and of their VAE round trips (latent mean)."""
-    if not paths:
+    """Median Laplacian variance of ``images`` (uint8 RGB, one size) and of their VAE round
+    trips (latent mean)."""
+    if not len(images):
         raise ValueError("roundtrip_sharpness needs at least one image")
-    real: list[float] = []
-    trip: list[float] = []
     device = next(vae.parameters()).device
     dtype = next(vae.parameters()).dtype
-    for i in range(0, len(paths), batch):
-        arrays = []
-        for p in paths[i:i + batch]:
-            with Image.open(p) as im:
-                arrays.append(np.asarray(im.convert("RGB")))
-        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        y = vae.decode(vae.encode(x.to(device, dtype)).latent_dist.mode()).sample.float().cpu()
-        real += [measure(a, analysis_size=analysis_size).sharpness for a in arrays]
+    trip: list[float] = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(np.stack(images[i:i + batch])).permute(0, 3, 1, 2).float()
+        x = x.to(device, dtype) / 127.5 - 1
+        y = vae.decode(vae.encode(x).latent_dist.mode()).sample.float().cpu()
         trip += [measure(b, analysis_size=analysis_size).sharpness for b in _to_uint8(y)]
+    real = [measure(a, analysis_size=analysis_size).sharpness for a in images]
     r, t = float(np.median(real)), float(np.median(trip))
     return {"n": len(real), "real_median": r, "roundtrip_median": t,
             "ratio": t / r if r > 0 else 1.0}

@@ -51,7 +51,9 @@ def _folded_forward(layer: torch.nn.Module, name: str):
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         a = lora_a.weight
         w = base.weight.to(a.dtype) + (lora_b.weight @ a) * self.scaling[name]
-        return F.linear(x.to(w.dtype) if not torch.is_autocast_enabled() else x, w, base.bias)
+        if not torch.is_autocast_enabled(x.device.type):  # under autocast F.linear casts
+            x = x.to(w.dtype)
+        return F.linear(x, w, base.bias)
 
     return types.MethodType(forward, layer)
 
