@@ -73,3 +73,42 @@ def test_folding_is_undone_when_the_block_raises():
     with pytest.raises(RuntimeError), folded_lora(model):
         raise RuntimeError("boom")
     assert all("forward" not in m.__dict__ for m in model.modules())
+
+
+class Convs(torch.nn.Module):
+    def __init__(self, wide: int = 24):
+        super().__init__()
+        self.small = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.wide = torch.nn.Conv2d(16, wide, 3, stride=2, padding=1)
+        self.grouped = torch.nn.Conv2d(wide, wide, 3, padding=1, groups=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grouped(self.wide(self.small(x)))
+
+
+def test_conv_layers_fold_with_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    model = inject_adapter_in_model(
+        LoraConfig(r=8, lora_alpha=4, target_modules=["small", "wide", "grouped"]), Convs())
+    for name, p in model.named_parameters():
+        p.requires_grad_("lora_" in name)
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.1)
+    x = torch.randn(3, 8, 12, 12)
+    y_ref, g_ref = _grads(model, x)
+    with folded_lora(model) as n:
+        # small 8·9 → 16 at rank 8 folds (1,152 < 2,112), wide 16·9 → 24 too (3,456 < 4,032);
+        # a grouped conv never
+        assert n == 2 and "forward" not in model.grouped.__dict__
+        y, g = _grads(model, x)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    assert g.keys() == g_ref.keys() and len(g) == 6
+    for k in g:
+        torch.testing.assert_close(g[k], g_ref[k], atol=1e-5, rtol=1e-4)
+    with folded_lora(_lora_convs(wide=256)) as n:
+        assert n == 1                        # 16·9 → 256 at rank 8: 36,864 > 9,600, not folded
+
+
+def _lora_convs(wide: int) -> torch.nn.Module:
+    return inject_adapter_in_model(
+        LoraConfig(r=8, lora_alpha=8, target_modules=["small", "wide"]), Convs(wide=wide))

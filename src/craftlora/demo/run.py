@@ -74,8 +74,11 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
                   f"{world['split']}, captions like {world['caption_example']!r}")
 
     judge_path = out / "judge" / "judge.safetensors"
-    shipped = shipped_judge(s.size) if s.judge.use_shipped else None
+    shipped = None
     judge_done = (steps.dir / "judge.json").is_file()
+    if s.judge.use_shipped and not judge_done:
+        shipped, why = shipped_judge(s.size)
+        console.print(f"  judge: {why}")
     bg = None
     if not judge_done and shipped is None and s.workers > 1:
         console.print("  the judge trains in a second process while the LoRA trains")

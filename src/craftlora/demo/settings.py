@@ -34,7 +34,8 @@ class LoraPreset(Strict):
                                description="UNet modules: attention, transformer and ResNet "
                                            "layers (the base never saw a vessel)")
     text_encoder: bool = True
-    steps: int = 1000
+    steps: int = Field(default=2500, description="measured: glaze + type agreement rises "
+                                                 "with steps up to the 2,500 tried")
     batch_size: int = 32
     lr: float = 2e-3
     weight: float = Field(default=1.0, description="LoRA weight in every prompt tag")
@@ -51,8 +52,8 @@ class GenerationPreset(Strict):
 
 
 class JudgePreset(Strict):
-    use_shipped: bool = Field(default=False, description="use craftlora/demo/assets/judge-SIZE "
-                                                        "when present; else train it here")
+    use_shipped: bool = Field(default=True, description="use craftlora/demo/assets/judge-SIZE "
+                              "when it was built for this renderer; else train it here")
     n_per_combo: int = 24
     n_val_per_combo: int = 3
     n_test_per_combo: int = 6

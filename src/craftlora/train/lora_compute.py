@@ -8,6 +8,10 @@ is cheaper whenever ``dᵢ·dₒ < 3·r·(dᵢ + dₒ)``, i.e. when the rank is 
 width (rank 32 on the mini base's 64- and 128-wide attention; rank 64 on SD's 320-wide blocks).
 The result and the adapter gradients are the same up to float rounding; the module tree, the
 state dict and the saved files do not change, only which arithmetic runs.
+
+A ``k×k`` convolution is the same sum per output pixel with ``dᵢ = cᵢ·k²`` and ``dₒ = cₒ``
+(peft's ``lora_A`` is a ``k×k`` conv to ``r`` channels, ``lora_B`` a ``1×1`` conv back), so the
+same rule decides and the folded kernel is ``W + s·B A`` reshaped to ``(cₒ, cᵢ, k, k)``.
 """
 
 from __future__ import annotations
@@ -26,36 +30,51 @@ def fold_is_cheaper(d_in: int, d_out: int, rank: int) -> bool:
 
 
 def _foldable(layer: torch.nn.Module) -> str | None:
-    """The single active adapter of a plain peft ``lora.Linear`` that may be folded, else None."""
+    """The single active adapter of a plain peft ``lora.Linear``/``Conv2d`` to fold, else None."""
+    from peft.tuners.lora import Conv2d as LoraConv2d
     from peft.tuners.lora import Linear as LoraLinear
 
-    if not isinstance(layer, LoraLinear) or layer.merged or layer.disable_adapters:
+    if not isinstance(layer, LoraLinear | LoraConv2d) or layer.merged or layer.disable_adapters:
         return None
     active = [a for a in layer.active_adapters if a in layer.lora_A]
     if len(active) != 1:
         return None
     name = active[0]
-    if name in getattr(layer, "lora_variant", {}) or layer.fan_in_fan_out:
+    if name in getattr(layer, "lora_variant", {}) or layer.lora_bias.get(name, False):
         return None
     if not isinstance(layer.lora_dropout[name], torch.nn.Identity):
         return None  # dropout acts on the adapter's input only: no folded equivalent
-    if not isinstance(layer.base_layer, torch.nn.Linear):
-        return None
-    return name
+    base = layer.base_layer
+    if isinstance(layer, LoraLinear):
+        ok = isinstance(base, torch.nn.Linear) and not layer.fan_in_fan_out
+    else:
+        ok = (type(base) is torch.nn.Conv2d and base.groups == 1 and base.dilation == (1, 1)
+              and isinstance(base.padding, tuple) and base.padding_mode == "zeros")
+    return name if ok else None
 
 
 def _folded_forward(layer: torch.nn.Module, name: str):
     lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
     base = layer.base_layer
+    conv = isinstance(base, torch.nn.Conv2d)
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         a = lora_a.weight
-        w = base.weight.to(a.dtype) + (lora_b.weight @ a) * self.scaling[name]
-        if not torch.is_autocast_enabled(x.device.type):  # under autocast F.linear casts
+        delta = lora_b.weight.flatten(1) @ a.flatten(1)
+        w = base.weight.to(a.dtype) + delta.view(base.weight.shape) * self.scaling[name]
+        if not torch.is_autocast_enabled(x.device.type):  # under autocast the op casts
             x = x.to(w.dtype)
+        if conv:
+            return F.conv2d(x, w, base.bias, base.stride, base.padding)
         return F.linear(x, w, base.bias)
 
     return types.MethodType(forward, layer)
+
+
+def _fold_dims(layer: torch.nn.Module) -> tuple[int, int]:
+    """(dᵢ, dₒ) of the fold rule: a conv's input is its channels times its kernel area."""
+    w = layer.base_layer.weight
+    return w[0].numel(), w.shape[0]
 
 
 @contextmanager
@@ -71,8 +90,7 @@ def folded_lora(*models: torch.nn.Module) -> Iterator[int]:
                 name = _foldable(layer)
                 if name is None:
                     continue
-                w = layer.base_layer.weight
-                if fold_is_cheaper(w.shape[1], w.shape[0], layer.r[name]):
+                if fold_is_cheaper(*_fold_dims(layer), layer.r[name]):
                     layer.forward = _folded_forward(layer, name)
                     switched.append(layer)
         yield len(switched)
