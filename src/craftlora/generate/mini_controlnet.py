@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--model", default="mini", help="base: mini or a diffusers folder")
     ap.add_argument("--pool", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--timesteps", choices=["uniform", "cubic"], default="cubic")
