@@ -19,11 +19,12 @@ class Two(torch.nn.Module):
         return self.wide(torch.nn.functional.pad(self.narrow(x), (0, self.wide.in_features - 64)))
 
 
-def _lora(model: torch.nn.Module, rank: int, dropout: float = 0.0) -> torch.nn.Module:
+def _lora(model: torch.nn.Module, rank: int, dropout: float = 0.0,
+          targets: tuple[str, ...] = ("narrow", "wide")) -> torch.nn.Module:
     torch.manual_seed(0)
     model = inject_adapter_in_model(
         LoraConfig(r=rank, lora_alpha=rank / 2, lora_dropout=dropout,
-                   target_modules=["narrow", "wide"]), model)
+                   target_modules=list(targets)), model)
     for name, p in model.named_parameters():
         p.requires_grad_("lora_" in name)
         if "lora_B" in name:
@@ -87,13 +88,7 @@ class Convs(torch.nn.Module):
 
 
 def test_conv_layers_fold_with_the_same_outputs_and_gradients():
-    torch.manual_seed(0)
-    model = inject_adapter_in_model(
-        LoraConfig(r=8, lora_alpha=4, target_modules=["small", "wide", "grouped"]), Convs())
-    for name, p in model.named_parameters():
-        p.requires_grad_("lora_" in name)
-        if "lora_B" in name:
-            torch.nn.init.normal_(p, std=0.1)
+    model = _lora(Convs(), rank=8, targets=("small", "wide", "grouped"))
     x = torch.randn(3, 8, 12, 12)
     y_ref, g_ref = _grads(model, x)
     with folded_lora(model) as n:
@@ -105,10 +100,5 @@ def test_conv_layers_fold_with_the_same_outputs_and_gradients():
     assert g.keys() == g_ref.keys() and len(g) == 6
     for k in g:
         torch.testing.assert_close(g[k], g_ref[k], atol=1e-5, rtol=1e-4)
-    with folded_lora(_lora_convs(wide=256)) as n:
+    with folded_lora(_lora(Convs(wide=256), rank=8, targets=("small", "wide"))) as n:
         assert n == 1                        # 16·9 → 256 at rank 8: 36,864 > 9,600, not folded
-
-
-def _lora_convs(wide: int) -> torch.nn.Module:
-    return inject_adapter_in_model(
-        LoraConfig(r=8, lora_alpha=8, target_modules=["small", "wide"]), Convs(wide=wide))

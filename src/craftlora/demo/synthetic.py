@@ -134,11 +134,11 @@ def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], model: str,
             "sharpness_factor": decoder_matched_factor(cfg.sharpness_factor, dec["ratio"])})
         for name in sets:
             decoded = name in SETS
-            summ = run_qc(ws, name, judge=judge, config=matched if decoded else cfg,
-                          progress=progress)
+            set_cfg = matched if decoded else cfg
+            summ = run_qc(ws, name, judge=judge, config=set_cfg, progress=progress)
             out[name] = {k: summ[k] for k in ("n", "passed_all", "pass_rate", "checks",
                                               "failures_by_reason")}
             out[name]["sharpness_limit"] = {
-                "factor": (matched if decoded else cfg).sharpness_factor,
+                "factor": set_cfg.sharpness_factor,
                 "decoder_matched": decoded, "decoder": dec if decoded else None}
     return out
