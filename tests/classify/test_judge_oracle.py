@@ -26,6 +26,20 @@ def test_judge_trains_saves_and_reports(tmp_path):
     assert labels[0]["glaze"] in ATTRIBUTES["glaze"]
 
 
+def test_a_judge_trained_through_the_decoder_reports_both_readings(tmp_path):
+    from craftlora.models.loader import load_components
+
+    cfg = judge_config().model_copy(update={"epochs": 1, "batch_size": 32})
+    combos = valid_combinations()[::40]
+    rep = train_judge(tmp_path / "j.safetensors", n_per_combo=2, n_val_per_combo=1,
+                      n_test_per_combo=1, size=32, config=cfg, combos=combos, progress=False,
+                      decoder=load_components("mini").vae)
+    assert "VAE" in rep["decoder"]
+    d = rep["heldout_decoded"]
+    assert set(d["task_accuracy"]) == set(ATTRIBUTES)
+    assert 0.0 <= d["combo_accuracy"] <= min(d["task_accuracy"].values())
+
+
 def test_allocate_and_wrong_labels(tmp_path):
     assert allocate([1, 1, 2], 8) == [2, 2, 4]
     assert sum(allocate([0.3, 0.3, 0.4], 7)) == 7

@@ -1,4 +1,4 @@
-"""The shipped judge: used only when built for this renderer, and still reads fresh renders."""
+"""The shipped judge: used only when built for this renderer and VAE; reads fresh renders."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import json
 import shutil
 
 import numpy as np
+import torch
 
-from craftlora.demo.build_judge import ASSETS, renderer_fingerprint, shipped_judge
+from craftlora.demo.build_judge import (
+    ASSETS,
+    decoder_fingerprint,
+    renderer_fingerprint,
+    shipped_judge,
+)
 from craftlora.metrics.agreement import attribute_agreement
 from craftlora.metrics.judge import Judge
 from craftlora.mini.kiln import valid_combinations
 from craftlora.mini.vessel import render_vessel
+from craftlora.models.loader import load_components
+from craftlora.models.roundtrip import roundtrip_pixels
 
 
 def test_a_judge_built_for_another_renderer_is_not_used(tmp_path):
@@ -20,6 +28,14 @@ def test_a_judge_built_for_another_renderer_is_not_used(tmp_path):
     (tmp_path / "judge-64.json").write_text(json.dumps({**rep, "renderer": "0" * 64}))
     path, why = shipped_judge(64, tmp_path)
     assert path is None and "another version of the mini-kiln renderer" in why
+
+
+def test_a_judge_built_through_another_vae_is_not_used(tmp_path):
+    shutil.copyfile(ASSETS / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
+    rep = json.loads((ASSETS / "judge-64.json").read_text(encoding="utf-8"))
+    (tmp_path / "judge-64.json").write_text(json.dumps({**rep, "decoder_sha256": "0" * 64}))
+    path, why = shipped_judge(64, tmp_path)
+    assert path is None and "another VAE" in why
 
 
 def test_a_missing_or_unreadable_report_means_no_shipped_judge(tmp_path):
@@ -33,9 +49,19 @@ def test_a_missing_or_unreadable_report_means_no_shipped_judge(tmp_path):
 def test_the_shipped_judge_is_current_and_reads_fresh_renders():
     path, why = shipped_judge(64)
     assert path is not None, why
-    assert json.loads(path.with_suffix(".json").read_text())["renderer"] == renderer_fingerprint()
+    rep = json.loads(path.with_suffix(".json").read_text())
+    assert rep["renderer"] == renderer_fingerprint()
+    assert rep["decoder_sha256"] == decoder_fingerprint()
     combos = valid_combinations()
     images = [render_vessel(c, np.random.default_rng([99, i]), size=64)[0]
               for i, c in enumerate(combos)]
-    agr = attribute_agreement(Judge(path).predict(images), combos, pairs=[("glaze", "type")])
-    assert agr["glaze_type"] >= 0.85 and agr["type"] >= 0.88 and agr["glaze"] >= 0.93
+    judge = Judge(path)
+    agr = attribute_agreement(judge.predict(images), combos, pairs=[("glaze", "type")])
+    # measured: glaze + type 0.937, type 0.988, glaze 0.949
+    assert agr["glaze_type"] >= 0.88 and agr["type"] >= 0.95 and agr["glaze"] >= 0.90
+    # through the base's VAE it still reads them (measured 0.902 / 0.976 / 0.925; the judge
+    # trained on crisp renders only read 0.71 glaze + type on such round trips)
+    px = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    rec = roundtrip_pixels(load_components("mini").vae, px).permute(0, 2, 3, 1).numpy()
+    agr = attribute_agreement(judge.predict(list(rec)), combos, pairs=[("glaze", "type")])
+    assert agr["glaze_type"] >= 0.85 and agr["type"] >= 0.93 and agr["glaze"] >= 0.88

@@ -62,6 +62,7 @@ def test_build_ships_and_measures(tmp_path, gen_tiny_pipe):
     assert 0.0 <= shipped["eval"]["baseline"]["contour_f1"] <= 1.0
     readme = (out / "README.md").read_text()
     assert "2 steps, batch 2" in readme and f"{card['contour_f1']:.3f}" in readme
+    assert card["segmenter"]["trained_on_vae"] and "through the base's VAE first" in readme
     # a rerun finds every stage done and trains nothing
     mtime = (tmp_path / "work" / "controlnet" / "train.json").stat().st_mtime
     again = build(gen_tiny_pipe, tmp_path / "work", None, **kw)

@@ -254,9 +254,10 @@ def train_controlnet_cmd(
         Path | None, typer.Option(help="copy the result here, e.g. src/craftlora/mini/controlnet")
     ] = None,
     model: Annotated[str, typer.Option(help="base model: mini or a diffusers folder")] = "mini",
-    steps: Annotated[int, typer.Option(help="ControlNet training steps")] = 1500,
+    steps: Annotated[int, typer.Option(help="ControlNet training steps (the shipped recipe's)")
+                     ] = 20000,
     batch_size: Annotated[int, typer.Option(help="batch size")] = 8,
-    lr: Annotated[float, typer.Option(help="learning rate")] = 3e-4,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
     timesteps: Annotated[str, typer.Option(help="uniform or cubic (favours noisy t)")] = "cubic",
     pool: Annotated[int, typer.Option(help="mini-kiln renders to train on")] = 2000,
     eval_images: Annotated[int, typer.Option(help="held-out outline sketches to score")] = 64,

@@ -8,8 +8,10 @@ BatchNorm statistics are not recalibrated: with the momentum random-init backbon
 (0.1) they are current, and recalibrating measured slightly worse (glaze + type 0.931 vs 0.956
 on the same 320 fresh renders). Shipping it keeps the demo's two cores for the LoRA; the demo
 still measures the judge's ceiling on fresh renders of the Table 6 combinations every run.
-The asset records the renderer it was built for (a hash of the mini-kiln source); when the
-renderer changes, the demo trains its own judge instead of trusting a stale one.
+Every other training render is a round trip through the mini base's VAE, so the judge reads
+attributes through the decoder's blur (see ``craftlora.classify.judge``). The asset records the
+renderer and the VAE it was built for (hashes of the mini-kiln source and of the VAE weights);
+when either changes, the demo trains its own judge instead of trusting a stale one.
 
 ``python -m craftlora.demo.build_judge [--out DIR] [--per-combo N] [--epochs E]``
 """
@@ -40,6 +42,14 @@ def renderer_fingerprint() -> str:
     return h.hexdigest()
 
 
+def decoder_fingerprint() -> str:
+    """sha256 of the bundled mini base's VAE weights (what the judge learned to see through)."""
+    import craftlora.mini as mini
+
+    vae = Path(mini.__file__).parent / "base" / "vae" / "diffusion_pytorch_model.safetensors"
+    return hashlib.sha256(vae.read_bytes()).hexdigest()
+
+
 def shipped_judge(size: int, assets: Path = ASSETS) -> tuple[Path | None, str]:
     """The shipped judge for ``size`` px images and why it is (not) usable."""
     path = assets / f"judge-{size}.safetensors"
@@ -47,11 +57,15 @@ def shipped_judge(size: int, assets: Path = ASSETS) -> tuple[Path | None, str]:
     if not (path.is_file() and report.is_file()):
         return None, f"no shipped judge for {size} px in {assets}"
     try:
-        built_for = json.loads(report.read_text(encoding="utf-8")).get("renderer")
-    except (OSError, json.JSONDecodeError) as e:
+        rep = json.loads(report.read_text(encoding="utf-8"))
+        built_for = (rep.get("renderer"), rep.get("decoder_sha256"))
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
         return None, f"{report}: unreadable report ({e})"
-    if built_for != renderer_fingerprint():
+    if built_for[0] != renderer_fingerprint():
         return None, (f"{path.name} was built for another version of the mini-kiln renderer; "
+                      "the demo trains its own judge")
+    if built_for[1] != decoder_fingerprint():
+        return None, (f"{path.name} was built for another VAE than the bundled mini base's; "
                       "the demo trains its own judge")
     return path, f"shipped {path.name}"
 
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     from craftlora.classify.judge import train_judge
     from craftlora.demo.parallel import one_thread
     from craftlora.demo.steps import judge_train_config
+    from craftlora.models.loader import load_components
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ASSETS)
@@ -72,14 +87,15 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     rep = train_judge(path, n_per_combo=a.per_combo, n_val_per_combo=3, n_test_per_combo=6,
                       seed=JUDGE_SEED, size=64, config=judge_train_config(a.epochs, 64),
-                      progress=True)
+                      progress=True, decoder=load_components("mini").vae)
     rep["checkpoint"] = path.name
     rep["recipe"] = (f"python -m craftlora.demo.build_judge --per-combo {a.per_combo} "
                      f"--epochs {a.epochs}")
     rep["renderer"] = renderer_fingerprint()
+    rep["decoder_sha256"] = decoder_fingerprint()
     rep["build_wall_s"] = time.perf_counter() - t0
     path.with_suffix(".json").write_text(json.dumps(rep, indent=2), encoding="utf-8")
-    print(json.dumps(rep["heldout"], indent=2))
+    print(json.dumps({k: rep[k] for k in ("heldout", "heldout_decoded")}, indent=2))
 
 
 if __name__ == "__main__":

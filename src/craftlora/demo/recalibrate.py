@@ -33,8 +33,12 @@ def _renders(per_combo: int, seed: int, size: int) -> tuple[np.ndarray, list[dic
 
 @torch.no_grad()
 def recalibrate(path: Path, *, per_combo: int = 8, heldout_per_combo: int = 4,
-                seed: int = 4321, batch: int = 128) -> dict[str, Any]:
-    """Recompute the judge's BN statistics in place; return its held-out accuracy after."""
+                seed: int = 4321, batch: int = 128, decoder: Any = None) -> dict[str, Any]:
+    """Recompute the judge's BN statistics in place; return its held-out accuracy after.
+
+    ``decoder``: the VAE the judge was trained through; every other render then goes through
+    it, as in training.
+    """
     from craftlora.metrics.agreement import attribute_agreement
     from craftlora.metrics.judge import Judge
     from craftlora.models.classifier import (
@@ -47,6 +51,11 @@ def recalibrate(path: Path, *, per_combo: int = 8, heldout_per_combo: int = 4,
     model, meta = load_classifier(path)
     size = int(model.image_size)
     x, _ = _renders(per_combo, seed, size)
+    if decoder is not None:
+        from craftlora.models.roundtrip import roundtrip_pixels
+
+        half = torch.from_numpy(x[1::2]).permute(0, 3, 1, 2)
+        x[1::2] = roundtrip_pixels(decoder, half).permute(0, 2, 3, 1).numpy()
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.reset_running_stats()

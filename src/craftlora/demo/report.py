@@ -38,7 +38,10 @@ def _f(x: Any, pct: bool = False) -> str:
 def table6_html(t6: Mapping[str, Any]) -> str:
     rows = []
     for label, key in (("base model", "base"), ("base + LoRA", "lora"),
-                       ("fresh true renders (judge ceiling)", "judge_ceiling")):
+                       ("fresh true renders (judge ceiling)", "judge_ceiling"),
+                       ("the same renders through the base's VAE", "decoder_ceiling")):
+        if key not in t6:
+            continue
         r = t6[key]
         rows.append(f"<tr><td>{label}</td><td>{_f(r['fd_domain'])}</td>"
                     f"<td>{_f(r['glaze_type_agreement'], True)}</td>"
@@ -55,7 +58,8 @@ def table6_html(t6: Mapping[str, Any]) -> str:
         f"weights sha256 <code>{H(j['weights_sha256'][:16])}…</code>) against "
         f"{t6['reference']['n']} real test images; agreement = the judge reads the intended "
         "attributes back. The ceiling row is the judge on fresh true renders of the same "
-        f"combinations.</p><ul>{checks}</ul>")
+        "combinations; the VAE row is those renders encoded and decoded by the base's VAE, the "
+        f"best any image made through that decoder can look.</p><ul>{checks}</ul>")
 
 
 def judge_html(judge: Mapping[str, Any]) -> str:
@@ -66,7 +70,16 @@ def judge_html(judge: Mapping[str, Any]) -> str:
             f"<code>{H(judge['backbone'])}</code> trained on {judge['train_images']} fresh "
             f"renders; on {h.get('images', judge['heldout_images'])} held-out renders: "
             f"{H(acc)}; glaze + type {h['glaze_type_accuracy']:.3f}, "
-            f"exact {h['combo_accuracy']:.3f}.</p>")
+            f"exact {h['combo_accuracy']:.3f}{_decoded(judge)}.</p>")
+
+
+def _decoded(judge: Mapping[str, Any]) -> str:
+    d = judge.get("heldout_decoded")
+    if not d:
+        return ""
+    return (f"; half its training renders went through the base's VAE, and on the held-out "
+            f"renders' VAE round trips it reads glaze + type {d['glaze_type_accuracy']:.3f}, "
+            f"exact {d['combo_accuracy']:.3f}")
 
 
 def samples_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:

@@ -112,7 +112,10 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
                              [(str(t6dir), s_json, lora["lora"], i, k) for i in range(k)],
                              total=2 * s.table6_images, desc="table 6: base and LoRA images",
                              progress=progress)
-        res = table6.measure(t6dir, ws_dir, judge_path, s.size)
+        from craftlora.models.loader import load_components
+
+        res = table6.measure(t6dir, ws_dir, judge_path, s.size,
+                             vae=load_components(s.model).vae)
         atomic_write_json(t6dir / "table6_full.json", res)
         return {"table6": table6.public(res),
                 "generation": {"model_hash": parts[0]["model_hash"]}}
@@ -188,7 +191,10 @@ def print_table6(console: Console, t6: dict[str, Any]) -> None:
     for col in ("images from", "FD (domain)", "glaze+type", "exact 4-attr", "N"):
         t.add_column(col)
     for label, key in (("base", "base"), ("base + LoRA", "lora"),
-                       ("true renders (ceiling)", "judge_ceiling")):
+                       ("true renders (ceiling)", "judge_ceiling"),
+                       ("true renders through the VAE", "decoder_ceiling")):
+        if key not in t6:
+            continue
         r = t6[key]
         t.add_row(label, f"{r['fd_domain']:.4g}", f"{r['glaze_type_agreement']:.3f}",
                   f"{r['combo_agreement']:.3f}", str(r["n"]))

@@ -113,20 +113,22 @@ def judge_train_config(epochs: int, size: int) -> Any:
 def train_judge_step(out: str, s_json: str, report: Any = None) -> dict[str, Any]:
     """Train the judge on fresh balanced renders (runs in its own process)."""
     from craftlora.classify.judge import train_judge
+    from craftlora.models.loader import load_components
 
     s = DemoSettings.model_validate_json(s_json)
+    vae = load_components(s.model).vae
     j = s.judge
     cfg = judge_train_config(j.epochs, s.size)
     path = Path(out) / "judge" / "judge.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
     rep = train_judge(path, n_per_combo=j.n_per_combo, n_val_per_combo=j.n_val_per_combo,
                       n_test_per_combo=j.n_test_per_combo, seed=1234, size=s.size, config=cfg,
-                      progress=False)
+                      progress=False, decoder=vae)
     from craftlora.demo.recalibrate import recalibrate
 
     rep["heldout_before_recalibration"] = rep["heldout"]
     rep["heldout"] = recalibrate(path, per_combo=j.recalibrate_per_combo,
-                                 heldout_per_combo=j.heldout_per_combo)
+                                 heldout_per_combo=j.heldout_per_combo, decoder=vae)
     rep["source"] = "trained in this run (BatchNorm statistics recalibrated)"
     atomic_write_json(path.with_suffix(".json"), rep)
     return rep

@@ -9,6 +9,8 @@ real test images, chosen with a fixed seed) and the same per-image seeds. For ea
 
 ``judge_ceiling`` is the judge's own reading of fresh true renders of the same combinations
 (the best any generator can score under this judge), with their FD beside it.
+``decoder_ceiling`` reads the same renders after a round trip through the base's VAE: every
+generated image leaves through that decoder, so this is the best a generator here can look.
 """
 
 from __future__ import annotations
@@ -115,8 +117,9 @@ def true_renders(prompts: list[dict[str, Any]], size: int, seed: int = 777) -> l
     return out
 
 
-def measure(out: Path, ws_dir: Path, judge_path: Path, size: int) -> dict[str, Any]:
-    """Every Table 6 figure from the images on disk."""
+def measure(out: Path, ws_dir: Path, judge_path: Path, size: int, vae: Any = None
+            ) -> dict[str, Any]:
+    """Every Table 6 figure from the images on disk (``decoder_ceiling`` only with ``vae``)."""
     from craftlora.catalog.workspace import Workspace
     from craftlora.metrics.agreement import attribute_agreement
     from craftlora.metrics.fd import fd_between
@@ -143,8 +146,16 @@ def measure(out: Path, ws_dir: Path, judge_path: Path, size: int) -> dict[str, A
         arrays = [np.asarray(Image.open(out / model / f"{p['i']:05d}.png").convert("RGB"))
                   for p in prompts]
         res[model] = row(arrays)
-    ceiling = row(true_renders(prompts, size))
+    renders = true_renders(prompts, size)
+    ceiling = row(renders)
     res["judge_ceiling"] = ceiling
+    if vae is not None:
+        import torch
+
+        from craftlora.models.roundtrip import roundtrip_pixels
+
+        px = roundtrip_pixels(vae, torch.from_numpy(np.stack(renders)).permute(0, 3, 1, 2))
+        res["decoder_ceiling"] = row(list(px.permute(0, 2, 3, 1).numpy()))
     b, lo = res["base"], res["lora"]
     fd_drop = 1.0 - lo["fd_domain"] / b["fd_domain"] if b["fd_domain"] > 0 else None
     res["checks"] = {
@@ -168,7 +179,8 @@ def measure(out: Path, ws_dir: Path, judge_path: Path, size: int) -> dict[str, A
 def public(res: dict[str, Any]) -> dict[str, Any]:
     """Table 6 for demo.json (no per-image predictions)."""
     keep = ("fd_domain", "glaze_type_agreement", "combo_agreement", "per_attribute", "n")
-    out = {m: {k: res[m][k] for k in keep} for m in (*MODELS, "judge_ceiling")}
+    rows = (*MODELS, "judge_ceiling", "decoder_ceiling")
+    out = {m: {k: res[m][k] for k in keep} for m in rows if m in res}
     for k in ("checks", "judge", "reference", "prompts"):
         out[k] = res[k]
     return out

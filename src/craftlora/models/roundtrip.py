@@ -1,0 +1,26 @@
+"""A VAE round trip (encode → latent mean → decode): the sharpest any image made through that
+decoder can be. The QC sharpness limit, the ControlNet's outline ceiling and the judge's
+decoder-blur augmentation all use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+@torch.no_grad()
+def vae_roundtrip(vae: Any, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Images in [0, 1] (N, 3, H, W) encoded and decoded by ``vae``; same shape, in [0, 1]."""
+    out = []
+    for i in range(0, len(images), batch):
+        x = images[i : i + batch].to(vae.device, vae.dtype) * 2 - 1
+        y = vae.decode(vae.encode(x).latent_dist.mean).sample
+        out.append(((y.float().clamp(-1, 1) + 1) / 2).cpu())
+    return torch.cat(out) if out else images.clone()
+
+
+def roundtrip_pixels(vae: Any, pixels: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """uint8 (N, 3, H, W) → their VAE round trips, uint8 (N, 3, H, W)."""
+    rec = vae_roundtrip(vae, pixels.float() / 255.0, batch)
+    return (rec * 255).round().to(torch.uint8)
