@@ -37,6 +37,7 @@ def test_demo_json_has_the_contract(tiny_demo):
         assert 0.0 <= row["combo_agreement"] <= row["glaze_type_agreement"]
         assert row["n"] == 8
     assert 0.0 <= d["table6"]["judge_ceiling"]["combo_agreement"] <= 1.0
+    assert 0.0 <= d["table6"]["decoder_ceiling"]["combo_agreement"] <= 1.0
     cn = d["controlnet"]
     assert (cn["contour_f1"] is None and cn["reason"]) or 0.0 <= cn["contour_f1"] <= 1.0
     exp = d["experiment"]

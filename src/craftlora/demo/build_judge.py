@@ -6,8 +6,9 @@ and scored on renders it never saw. That is twice the data and epochs a judge tr
 the demo gets, which lifts its type accuracy on fresh renders from ~0.76 to ~0.98. Its
 BatchNorm statistics are not recalibrated: with the momentum random-init backbones train with
 (0.1) they are current, and recalibrating measured slightly worse (glaze + type 0.931 vs 0.956
-on the same 320 fresh renders). Shipping it keeps the demo's two cores for the LoRA; the demo
-still measures the judge's ceiling on fresh renders of the Table 6 combinations every run.
+on the same 320 fresh renders, for the judge trained on crisp renders only). Shipping it keeps
+the demo's two cores for the LoRA; the demo still measures the judge's ceiling on fresh renders
+of the Table 6 combinations every run.
 Every other training render is a round trip through the mini base's VAE, so the judge reads
 attributes through the decoder's blur (see ``craftlora.classify.judge``). The asset records the
 renderer and the VAE it was built for (hashes of the mini-kiln source and of the VAE weights);

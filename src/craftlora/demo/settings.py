@@ -42,10 +42,12 @@ class LoraPreset(Strict):
 
 
 class GenerationPreset(Strict):
-    sampler: str = "DPM++ 2M Karras"
+    sampler: str = Field(default="DDIM", description="measured with the LoRA on a second "
+                         "prompt draw: glaze + type 0.71 vs 0.68 for DPM++ 2M Karras at CFG 2")
     steps: int = 20
-    cfg: float = Field(default=4.0, description="the mini base's own card uses 4; the "
-                                                 "study's 7 over-saturates this tiny model")
+    cfg: float = Field(default=2.5, description="the LoRA learns only the conditional branch "
+                       "(no caption dropout), so high CFG pushes away from the base's world: "
+                       "glaze + type 0.57 at CFG 4, 0.71 at 2.5; the study's 7 is worse still")
     clip_skip: int = Field(default=1, description="A1111 convention; the mini base's text "
                                                    "encoder was trained on its last layer")
     batch_size: int = 16

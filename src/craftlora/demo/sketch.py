@@ -55,7 +55,8 @@ def measure_controlnet(s: DemoSettings) -> dict[str, Any]:
     size = int(pipe.unet.config.sample_size) * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
     held = mini_outline_triples(s.controlnet_images, seed=HELD_OUT_SEED, size=size)
     try:
-        res = evaluate_contour(pipe, cn, held, steps=s.generation.steps, cfg=s.generation.cfg,
+        g = s.generation
+        res = evaluate_contour(pipe, cn, held, steps=g.steps, cfg=g.cfg, sampler=g.sampler,
                                outline_fn=lambda ims: vessel_outlines(net, ims))
     except RuntimeError as e:
         return {"contour_f1": None, "reason": f"the shipped ControlNet failed on {s.model!r}: {e}"}
