@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import torch
 
 from craftlora.demo.build_judge import (
@@ -22,20 +23,16 @@ from craftlora.models.loader import load_components
 from craftlora.models.roundtrip import roundtrip_pixels
 
 
-def test_a_judge_built_for_another_renderer_is_not_used(tmp_path):
+@pytest.mark.parametrize(("field", "reason"), [
+    ("renderer", "another version of the mini-kiln renderer"),
+    ("decoder_sha256", "another VAE"),
+])
+def test_a_judge_built_for_another_renderer_or_vae_is_not_used(tmp_path, field, reason):
     shutil.copyfile(ASSETS / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
     rep = json.loads((ASSETS / "judge-64.json").read_text(encoding="utf-8"))
-    (tmp_path / "judge-64.json").write_text(json.dumps({**rep, "renderer": "0" * 64}))
+    (tmp_path / "judge-64.json").write_text(json.dumps({**rep, field: "0" * 64}))
     path, why = shipped_judge(64, tmp_path)
-    assert path is None and "another version of the mini-kiln renderer" in why
-
-
-def test_a_judge_built_through_another_vae_is_not_used(tmp_path):
-    shutil.copyfile(ASSETS / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
-    rep = json.loads((ASSETS / "judge-64.json").read_text(encoding="utf-8"))
-    (tmp_path / "judge-64.json").write_text(json.dumps({**rep, "decoder_sha256": "0" * 64}))
-    path, why = shipped_judge(64, tmp_path)
-    assert path is None and "another VAE" in why
+    assert path is None and reason in why
 
 
 def test_a_missing_or_unreadable_report_means_no_shipped_judge(tmp_path):
