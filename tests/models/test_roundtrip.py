@@ -6,7 +6,7 @@ import torch
 from craftlora.mini.kiln import valid_combinations
 from craftlora.mini.vessel import render_vessel
 from craftlora.models.loader import load_components
-from craftlora.models.roundtrip import roundtrip_pixels
+from craftlora.models.roundtrip import roundtrip_images, roundtrip_pixels
 from craftlora.qc.measure import measure
 
 
@@ -24,3 +24,7 @@ def test_the_mini_vae_round_trip_keeps_colour_and_layout_but_softens_detail():
     sharp = [measure(np.ascontiguousarray(a)).sharpness for a in images]
     soft = [measure(np.ascontiguousarray(a)).sharpness for a in rec.permute(0, 2, 3, 1).numpy()]
     assert np.median(soft) < 0.2 * np.median(sharp)
+    # the array form is the same round trip in (H, W, 3) layout
+    arrays = roundtrip_images(vae, images, batch=5)
+    assert all((a == r.permute(1, 2, 0).numpy()).all() for a, r in zip(arrays, rec, strict=True))
+    assert roundtrip_images(vae, []) == []

@@ -52,10 +52,9 @@ def recalibrate(path: Path, *, per_combo: int = 8, heldout_per_combo: int = 4,
     size = int(model.image_size)
     x, _ = _renders(per_combo, seed, size)
     if decoder is not None:
-        from craftlora.models.roundtrip import roundtrip_pixels
+        from craftlora.models.roundtrip import roundtrip_images
 
-        half = torch.from_numpy(x[1::2]).permute(0, 3, 1, 2)
-        x[1::2] = roundtrip_pixels(decoder, half).permute(0, 2, 3, 1).numpy()
+        x[1::2] = np.stack(roundtrip_images(decoder, x[1::2]))
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.reset_running_stats()

@@ -150,12 +150,9 @@ def measure(out: Path, ws_dir: Path, judge_path: Path, size: int, vae: Any = Non
     ceiling = row(renders)
     res["judge_ceiling"] = ceiling
     if vae is not None:
-        import torch
+        from craftlora.models.roundtrip import roundtrip_images
 
-        from craftlora.models.roundtrip import roundtrip_pixels
-
-        px = roundtrip_pixels(vae, torch.from_numpy(np.stack(renders)).permute(0, 3, 1, 2))
-        res["decoder_ceiling"] = row(list(px.permute(0, 2, 3, 1).numpy()))
+        res["decoder_ceiling"] = row(roundtrip_images(vae, renders))
     b, lo = res["base"], res["lora"]
     fd_drop = 1.0 - lo["fd_domain"] / b["fd_domain"] if b["fd_domain"] > 0 else None
     res["checks"] = {

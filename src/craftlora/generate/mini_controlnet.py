@@ -53,7 +53,7 @@ from craftlora.generate.silhouette import (
 )
 from craftlora.metrics.contour import tolerant_edge_f1
 from craftlora.models.loader import module_hash
-from craftlora.models.roundtrip import vae_roundtrip
+from craftlora.models.roundtrip import roundtrip_images, vae_roundtrip
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out renders never share the training pool's seed
 DEMO_SEED = 2_000_003  # the default of measure_mini_controlnet: neither training nor the card
@@ -102,9 +102,7 @@ def stage_segmenter(
         np.mean([tolerant_edge_f1(p, t[0], 2) for p, t in zip(pred, held, strict=True)])
     )
     if vae is not None:
-        xs = torch.from_numpy(np.stack(true)).permute(0, 3, 1, 2).float() / 255.0
-        rec = (vae_roundtrip(vae, xs).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-        pred = vessel_outlines(net, list(rec))
+        pred = vessel_outlines(net, roundtrip_images(vae, true))
         info["vae_roundtrip_outline_f1"] = float(
             np.mean([tolerant_edge_f1(p, t[0], 2) for p, t in zip(pred, held, strict=True)])
         )
@@ -346,15 +344,9 @@ def measure_mini_controlnet(
         )
     )
     res: dict[str, Any] = _summary(guided)
-    xs = torch.from_numpy(np.stack([t[1] for t in held])).permute(0, 3, 1, 2).float() / 255.0
-    rec = (vae_roundtrip(pipe.vae, xs).permute(0, 2, 3, 1).numpy() * 255).round()
+    rec = roundtrip_images(pipe.vae, [t[1] for t in held])
     vae_ceiling = float(
-        np.mean(
-            [
-                tolerant_edge_f1(o, t[0], 2)
-                for o, t in zip(outlines(list(rec.astype(np.uint8))), held, strict=True)
-            ]
-        )
+        np.mean([tolerant_edge_f1(o, t[0], 2) for o, t in zip(outlines(rec), held, strict=True)])
     )
     res.update(
         canny_f1=canny, vae_ceiling_f1=vae_ceiling, seed=seed, steps=steps, cfg=cfg,

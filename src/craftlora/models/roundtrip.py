@@ -4,8 +4,10 @@ decoder-blur augmentation all use it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -24,3 +26,11 @@ def roundtrip_pixels(vae: Any, pixels: torch.Tensor, batch: int = 64) -> torch.T
     """uint8 (N, 3, H, W) → their VAE round trips, uint8 (N, 3, H, W)."""
     rec = vae_roundtrip(vae, pixels.float() / 255.0, batch)
     return (rec * 255).round().to(torch.uint8)
+
+
+def roundtrip_images(vae: Any, images: Sequence[np.ndarray], batch: int = 64) -> list[np.ndarray]:
+    """uint8 RGB arrays (H, W, 3), one size → their VAE round trips, same layout."""
+    if not len(images):
+        return []
+    px = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    return list(roundtrip_pixels(vae, px, batch).permute(0, 2, 3, 1).numpy())

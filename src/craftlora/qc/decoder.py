@@ -15,30 +15,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
+from craftlora.models.roundtrip import roundtrip_images
 from craftlora.qc.measure import measure
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-@torch.no_grad()
 def roundtrip_sharpness(vae: Any, images: Sequence[np.ndarray], *, analysis_size: int = 256,
                         batch: int = 32) -> dict[str, float]:
     """Median Laplacian variance of ``images`` (uint8 RGB, one size) and of their VAE round
     trips (latent mean)."""
     if not len(images):
         raise ValueError("roundtrip_sharpness needs at least one image")
-    device = next(vae.parameters()).device
-    dtype = next(vae.parameters()).dtype
-    trip: list[float] = []
-    for i in range(0, len(images), batch):
-        x = torch.from_numpy(np.stack(images[i:i + batch])).permute(0, 3, 1, 2).float()
-        x = x.to(device, dtype) / 127.5 - 1
-        y = vae.decode(vae.encode(x).latent_dist.mode()).sample.float().cpu()
-        trip += [measure(b, analysis_size=analysis_size).sharpness for b in _to_uint8(y)]
+    trip = [measure(b, analysis_size=analysis_size).sharpness
+            for b in roundtrip_images(vae, images, batch)]
     real = [measure(a, analysis_size=analysis_size).sharpness for a in images]
     r, t = float(np.median(real)), float(np.median(trip))
     return {"n": len(real), "real_median": r, "roundtrip_median": t,
