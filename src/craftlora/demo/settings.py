@@ -34,8 +34,8 @@ class LoraPreset(Strict):
                                description="UNet modules: attention, transformer and ResNet "
                                            "layers (the base never saw a vessel)")
     text_encoder: bool = True
-    steps: int = Field(default=2500, description="measured: glaze + type agreement rises "
-                                                 "with steps up to the 2,500 tried")
+    steps: int = Field(default=3500, description="measured: glaze + type agreement 0.69 "
+                       "at 2,500 steps, 0.77 at 3,500; not min-SNR-5, LoRA+ or rank 64")
     batch_size: int = 32
     lr: float = 2e-3
     weight: float = Field(default=1.0, description="LoRA weight in every prompt tag")
