@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import f1_score
 
-from craftlora.experiment.summary import paired_bootstrap
+from craftlora.experiment.summary import f1_macro, paired_bootstrap
 
 
 def _preds(y: np.ndarray, wrong: int, rng: np.random.Generator) -> np.ndarray:
@@ -33,3 +34,15 @@ def test_a_consistent_gain_keeps_an_interval_above_zero():
     r = paired_bootstrap(y, a, b, [0, 1, 2, 3], n_boot=300)
     assert 0.1 < r["ci_low"] <= r["delta"] <= r["ci_high"]
     assert r["p_le_0"] == 0.0
+
+
+def test_f1_macro_equals_sklearn():
+    rng = np.random.default_rng(2)
+    for trial in range(40):
+        n = int(rng.integers(1, 60))
+        y = rng.integers(0, 6, n)
+        p = np.where(rng.random(n) < 0.5, y, rng.integers(0, 7, n))  # 6: a class never true
+        labels = sorted(rng.choice(7, int(rng.integers(1, 8)), replace=False).tolist())
+        w = None if trial % 2 else np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        want = f1_score(y, p, labels=labels, average="macro", zero_division=0, sample_weight=w)
+        assert abs(f1_macro(y, p, labels, w) - want) < 1e-12, (trial, labels)
