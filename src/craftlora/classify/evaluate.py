@@ -30,10 +30,24 @@ def top_k(y_true: np.ndarray, scores: np.ndarray, k: int = 5) -> float:
 
 def f1_macro(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[int] | None = None,
              sample_weight: np.ndarray | None = None) -> float:
-    """F1-macro over ``labels`` (default: the classes present in ``y_true``)."""
-    labels = np.unique(y_true) if labels is None else labels
-    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0,
-                          sample_weight=sample_weight))
+    """F1-macro over ``labels`` (default: the classes present in ``y_true``), class ids ≥ 0.
+
+    Equal to sklearn's ``f1_score(average="macro", zero_division=0)`` in a few numpy ops: the
+    experiment's paired bootstrap calls it ~40,000 times, where sklearn's input checks took a
+    minute.
+    """
+    yt, yp = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    lab = np.unique(yt) if labels is None else np.asarray(labels, np.int64)
+    if len(lab) == 0:
+        return 0.0
+    w = np.ones(len(yt)) if sample_weight is None else np.asarray(sample_weight, float)
+    size = max(int(yt.max(initial=0)), int(yp.max(initial=0)), int(lab.max())) + 1
+    hit = yt == yp
+    true_w = np.bincount(yt, weights=w, minlength=size)[lab]
+    pred_w = np.bincount(yp, weights=w, minlength=size)[lab]
+    tp = np.bincount(yt[hit], weights=w[hit], minlength=size)[lab]
+    denom = true_w + pred_w
+    return float(np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0).mean())
 
 
 def task_metrics(y_true: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> dict[str, Any]:

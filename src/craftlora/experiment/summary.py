@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from craftlora.classify.evaluate import f1_macro
+
 METRICS = ("f1_macro", "accuracy", "top5", "f1_weighted")
 
 
@@ -24,25 +26,6 @@ def minority_classes(train_counts: Sequence[int], names: Sequence[str], test_sup
     order = [i for i in np.argsort(np.asarray(train_counts), kind="stable") if test_support[i] > 0]
     k = max(1, int(round(len(order) * fraction)))
     return [names[i] for i in order[:k]]
-
-
-def f1_macro(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[int],
-             sample_weight: np.ndarray | None = None) -> float:
-    """sklearn's ``f1_score(average="macro", labels=labels, zero_division=0)`` in a few numpy
-    ops: the bootstrap calls it ~40,000 times, where sklearn's input checks took a minute."""
-    lab = np.asarray(labels, dtype=np.int64)
-    if len(lab) == 0:
-        return 0.0
-    w = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight, float)
-    yt, yp = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
-    lo = min(int(yt.min(initial=0)), int(yp.min(initial=0)), int(lab.min()))
-    size = max(int(yt.max(initial=0)), int(yp.max(initial=0)), int(lab.max())) - lo + 1
-    true_w = np.bincount(yt - lo, weights=w, minlength=size)[lab - lo]
-    pred_w = np.bincount(yp - lo, weights=w, minlength=size)[lab - lo]
-    tp = np.bincount((yt - lo)[yt == yp], weights=w[yt == yp], minlength=size)[lab - lo]
-    denom = true_w + pred_w
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
-    return float(f1.mean())
 
 
 def paired_bootstrap(
