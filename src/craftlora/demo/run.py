@@ -84,7 +84,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
         console.print("  the judge trains in a second process while the LoRA trains")
         bg = in_background(S.train_judge_step, str(out), s_json)
     lora = steps.run("lora", "2. LoRA on the bundled base (real train split)",
-                     lambda: S.train_lora(out, s))
+                     lambda: S.train_lora(out, s, progress))
     console.print(f"  {lora['steps']} steps, rank {lora['rank']}, final loss "
                   f"{lora['final_loss']:.4f} → {lora['lora']}")
     if shipped is not None:

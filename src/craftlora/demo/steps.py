@@ -170,7 +170,7 @@ def lora_config(out: Path, s: DemoSettings) -> Any:
     )
 
 
-def train_lora(out: Path, s: DemoSettings) -> dict[str, Any]:
+def train_lora(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, Any]:
     """Train the LoRA on the real train split; resumes from its last checkpoint.
 
     With ``s.workers`` > 1 it runs as that many CPU processes under ``accelerate launch``
@@ -191,7 +191,7 @@ def train_lora(out: Path, s: DemoSettings) -> dict[str, Any]:
                     encoding="utf-8")
     resume = "latest" if complete_checkpoints(run_dir / "checkpoints") else None
     if n > 1:
-        res = _launch(toml, n, resume)
+        res = _launch(toml, n, resume, cfg.max_steps, progress)
     else:
         from craftlora.train.trainer import train
 
@@ -214,28 +214,82 @@ def train_lora(out: Path, s: DemoSettings) -> dict[str, Any]:
     }
 
 
-def _launch(toml: Path, n: int, resume: str | None) -> dict[str, Any]:
-    """``accelerate launch`` the trainer on ``n`` CPU processes; its run summary."""
+def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool = True
+            ) -> dict[str, Any]:
+    """``accelerate launch`` the trainer on ``n`` CPU processes; its run summary.
+
+    The processes' own output (model-loading and per-step bars) goes to ``train.log`` beside
+    the config; this process shows one bar of the steps logged in ``log.jsonl``.
+    """
     import os
     import subprocess
     import sys
 
+    from tqdm import tqdm
+
+    run_dir = toml.parent
     exe = Path(sys.executable).with_name("accelerate")
     cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",
            "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "-m", "craftlora.cli.train", "train", str(toml)]
+           "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+           "-m", "craftlora.cli.train", "train", str(toml)]
     if resume:
         cmd += ["--resume", resume]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
            "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
-    run = toml.parent / "run.json"
+    log_file = run_dir / "train.log"
+    bar = tqdm(total=total, desc="LoRA", unit="step", disable=not progress)
+    with open(log_file, "ab") as log, subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT
+    ) as proc:
+        while proc.poll() is None:
+            time.sleep(1.0)
+            if (step := min(_logged_step(run_dir / "log.jsonl"), total) - bar.n) > 0:
+                bar.update(step)
+    bar.close()
+    run = run_dir / "run.json"
     res = json.loads(run.read_text(encoding="utf-8")) if run.is_file() else {}
     if proc.returncode != 0 or res.get("status") != "finished":
-        raise RuntimeError(f"LoRA training failed (exit {proc.returncode}, status "
-                           f"{res.get('status')!r}): {res.get('message', '')} — see {run} and "
-                           f"rerun to resume from the last checkpoint")
+        raise RuntimeError(
+            f"LoRA training failed (exit {proc.returncode}, status {res.get('status')!r}): "
+            f"{res.get('message', '')} — see {run} and {log_file}:\n"
+            f"{_tail(log_file)}\nRerun to resume from the last checkpoint")
     return res
+
+
+def _free_port() -> int:
+    """A free local TCP port for this run's rendezvous, so that two trainings on one machine
+    never share accelerate's default 29500."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _logged_step(log: Path) -> int:
+    """The last step in a trainer's ``log.jsonl`` (0 before the first line)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(lines):
+            try:
+                return int(json.loads(line)["step"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    except OSError:
+        pass
+    return 0
+
+
+def _tail(path: Path, n: int = 8) -> str:
+    """The trainer's own ``error:`` lines from a log, else its last ``n`` non-empty lines."""
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    lines = [x.strip() for x in text.replace("\r", "\n").splitlines() if x.strip()]
+    errors = list(dict.fromkeys(x[x.index("error:"):] for x in lines if "error:" in x))
+    return "\n".join("  " + x for x in (errors or lines)[-n:])
 
 
 def _last_loss(log: Path) -> float | None:
