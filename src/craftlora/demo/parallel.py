@@ -46,6 +46,13 @@ class _Counter:
         self.q.put(int(n))
 
 
+def advance(bar: tqdm, done: int) -> None:
+    """Move ``bar`` forward to ``done`` (capped at its total); never backwards, never by 0
+    (``update(0)`` redraws: one more line per poll in a log file)."""
+    if (step := min(done, bar.total) - bar.n) > 0:
+        bar.update(step)
+
+
 def run_parallel(
     job: Callable[..., Any],
     args: Sequence[tuple[Any, ...]],
@@ -63,14 +70,10 @@ def run_parallel(
     bar = tqdm(total=total, desc=desc, disable=not progress, unit="img" if poll is None
                else "run")
 
-    def refresh(done: int) -> None:
-        if (step := min(done, total) - bar.n) > 0:  # update(0) would redraw: log spam
-            bar.update(step)
-
     try:
         if len(args) == 1:
             def local(n: int) -> None:
-                bar.update(n) if poll is None else refresh(poll())
+                bar.update(n) if poll is None else advance(bar, poll())
 
             return [job(*args[0], local)]
         ctx = get_context("spawn")
@@ -84,7 +87,7 @@ def run_parallel(
                     done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
                     _drain(q, bar if poll is None else None)
                     if poll is not None:
-                        refresh(poll())
+                        advance(bar, poll())
                     for f in done:
                         if f.exception() is not None:
                             for p in pending:
@@ -94,7 +97,7 @@ def run_parallel(
                 return [f.result() for f in futures]
     finally:
         if poll is not None:
-            refresh(poll())
+            advance(bar, poll())
         bar.close()
 
 

@@ -227,6 +227,8 @@ def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool =
 
     from tqdm import tqdm
 
+    from craftlora.demo.parallel import advance
+
     run_dir = toml.parent
     exe = Path(sys.executable).with_name("accelerate")
     cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",
@@ -239,14 +241,16 @@ def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool =
            "HF_HUB_OFFLINE": "1"}
     log_file = run_dir / "train.log"
     bar = tqdm(total=total, desc="LoRA", unit="step", disable=not progress)
-    with open(log_file, "ab") as log, subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT
-    ) as proc:
-        while proc.poll() is None:
-            time.sleep(1.0)
-            if (step := min(_logged_step(run_dir / "log.jsonl"), total) - bar.n) > 0:
-                bar.update(step)
-    bar.close()
+    try:
+        with open(log_file, "ab") as log, subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT
+        ) as proc:
+            while proc.poll() is None:
+                time.sleep(1.0)
+                advance(bar, _logged_step(run_dir / "log.jsonl"))
+    finally:
+        advance(bar, _logged_step(run_dir / "log.jsonl"))
+        bar.close()
     run = run_dir / "run.json"
     res = json.loads(run.read_text(encoding="utf-8")) if run.is_file() else {}
     if proc.returncode != 0 or res.get("status") != "finished":
