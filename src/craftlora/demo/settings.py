@@ -34,8 +34,8 @@ class LoraPreset(Strict):
                                description="UNet modules: attention, transformer and ResNet "
                                            "layers (the base never saw a vessel)")
     text_encoder: bool = True
-    steps: int = Field(default=3500, description="measured: glaze + type agreement 0.69 "
-                       "at 2,500 steps, 0.77 at 3,500; not min-SNR-5, LoRA+ or rank 64")
+    steps: int = Field(default=3500, description="the demo's 30 minutes set it; agreement "
+                       "still rises with steps (docs/demo.md, LoRA length)")
     batch_size: int = 32
     lr: float = 2e-3
     weight: float = Field(default=1.0, description="LoRA weight in every prompt tag")
@@ -45,9 +45,9 @@ class GenerationPreset(Strict):
     sampler: str = Field(default="DDIM", description="measured with the LoRA on a second "
                          "prompt draw: glaze + type 0.71 vs 0.68 for DPM++ 2M Karras at CFG 2")
     steps: int = 20
-    cfg: float = Field(default=2.5, description="the LoRA learns only the conditional branch "
-                       "(no caption dropout), so high CFG pushes away from the base's world: "
-                       "glaze + type 0.57 at CFG 4, 0.71 at 2.5; the study's 7 is worse still")
+    cfg: float = Field(default=2.0, description="the LoRA learns only the conditional branch "
+                       "(no caption dropout), so high CFG pushes away from the base's world; "
+                       "measured on two prompt draws, CFG 2 beat 2.5 (docs/demo.md)")
     clip_skip: int = Field(default=1, description="A1111 convention; the mini base's text "
                                                    "encoder was trained on its last layer")
     batch_size: int = 16
