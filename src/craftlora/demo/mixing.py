@@ -11,14 +11,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from craftlora.classify.config import TrainConfig
 from craftlora.demo.settings import DemoSettings
+from craftlora.experiment.config import ExperimentConfig, MixConfig
 
 
-def _mix(name: str, set_name: str, share: float, ws_dir: Path, notes: list[str]) -> Any:
+def _mix(name: str, set_name: str, share: float, ws_dir: Path, notes: list[str]) -> MixConfig:
     """A mix at ``share``, or — when QC left too few images — all that passed (noted)."""
     from craftlora.catalog.workspace import Workspace
     from craftlora.classify.mixing import real_splits, synthetic_count, synthetic_pool
-    from craftlora.experiment.config import MixConfig
 
     with Workspace.open(ws_dir) as ws:
         pool, _ = synthetic_pool(ws.catalog, set_name)
@@ -30,10 +31,8 @@ def _mix(name: str, set_name: str, share: float, ws_dir: Path, notes: list[str])
     return MixConfig(name=name, synthetic=set_name, count=len(pool))
 
 
-def classifier_config(s: DemoSettings) -> Any:
+def classifier_config(s: DemoSettings) -> TrainConfig:
     """The experiment's classifier settings (``examples/mini-oracle.toml`` uses the same)."""
-    from craftlora.classify.config import TrainConfig
-
     c = s.classifier
     return TrainConfig(backbone=c.backbone, pretrained="auto", image_size=s.size,
                        epochs=c.epochs, patience=c.patience, backbone_lr=c.backbone_lr,
@@ -41,9 +40,8 @@ def classifier_config(s: DemoSettings) -> Any:
                        task_weights=c.task_weights, augment=c.augment)
 
 
-def experiment_config(ws_dir: Path, s: DemoSettings, notes: list[str] | None = None) -> Any:
-    from craftlora.experiment.config import ExperimentConfig, MixConfig
-
+def experiment_config(ws_dir: Path, s: DemoSettings, notes: list[str] | None = None
+                      ) -> ExperimentConfig:
     train = classifier_config(s)
     lo, hi = (int(round(r * 100)) for r in s.shares)
     notes = [] if notes is None else notes
