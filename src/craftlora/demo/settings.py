@@ -35,15 +35,15 @@ class LoraPreset(Strict):
                                            "layers (the base never saw a vessel)")
     text_encoder: bool = True
     steps: int = Field(default=3500, description="the demo's 30 minutes set it; agreement "
-                       "still rises with steps (docs/demo.md, LoRA length)")
+                       "rises to 4,500 steps, not beyond (docs/demo.md, LoRA length)")
     batch_size: int = 32
     lr: float = 2e-3
     weight: float = Field(default=1.0, description="LoRA weight in every prompt tag")
 
 
 class GenerationPreset(Strict):
-    sampler: str = Field(default="DDIM", description="measured with the LoRA on a second "
-                         "prompt draw: glaze + type 0.71 vs 0.68 for DPM++ 2M Karras at CFG 2")
+    sampler: str = Field(default="DDIM", description="read best of DDIM, DPM++ 2M Karras "
+                         "and Euler a with the demo's LoRA (docs/demo.md)")
     steps: int = 20
     cfg: float = Field(default=1.75, description="the LoRA learns only the conditional "
                        "branch (no caption dropout), so high CFG exaggerates vessels; on two "
