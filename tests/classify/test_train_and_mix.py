@@ -104,6 +104,23 @@ def test_mix_never_puts_synthetic_in_val_or_test(glaze_type_ws):
         synthetic_pool(ws.catalog, "real")
 
 
+def test_mix_does_not_depend_on_catalog_order(glaze_type_ws):
+    # two generation workers commit in whichever order they finish: the same images can get
+    # their ids in another order, and the mix must not change with it
+    ws = glaze_type_ws
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        add(ws, "white", "vase", rng, split=None, origin="synthetic", set_name="gen2")
+    pool, _ = synthetic_pool(ws.catalog, "gen2")
+    sp = real_splits(ws.catalog)
+    shuffled = [pool[i] for i in (3, 9, 0, 7, 1, 8, 2, 6, 4, 5)]
+    for n in (4, 10):  # a choice, and the whole pool
+        a, _ = mix(sp.train, pool, count=n, seed=1)
+        b, _ = mix(sp.train, shuffled, count=n, seed=1)
+        assert [r.path for r in a] == [r.path for r in b]
+        assert len({r.path for r in a[len(sp.train):]}) == n
+
+
 def test_only_qc_passed_synthetic_images(glaze_type_ws):
     ws = glaze_type_ws
     rng = np.random.default_rng(6)

@@ -90,11 +90,17 @@ def mix(
     count: int | None = None,
     seed: int = 0,
 ) -> tuple[list[ImageRecord], dict[str, Any]]:
-    """real + a seeded random choice of ``pool``; raises if the pool is too small."""
+    """real + a seeded random choice of ``pool``; raises if the pool is too small.
+
+    The pool is put in path order first, so the choice and the order of the result do not
+    depend on the order in which images entered the catalog (parallel generation workers
+    commit in whichever order they finish).
+    """
     need = synthetic_count(len(real_train), ratio, count)
     if need > len(pool):
         raise MixingError(f"the synthetic pool has {len(pool)} usable images; "
                           f"the mix needs {need}")
+    pool = sorted(pool, key=lambda r: r.path)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(pool), size=need, replace=False).tolist()) if need else []
     synthetic = [pool[i] for i in chosen]
