@@ -233,7 +233,7 @@ def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool =
     exe = Path(sys.executable).with_name("accelerate")
     cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",
            "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+           "--dynamo_backend", "no", "--main_process_port", "0",  # 0: accelerate picks a free port
            "-m", "craftlora.cli.train", "train", str(toml)]
     if resume:
         cmd += ["--resume", resume]
@@ -259,16 +259,6 @@ def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool =
             f"{res.get('message', '')} — see {run} and {log_file}:\n"
             f"{_tail(log_file)}\nRerun to resume from the last checkpoint")
     return res
-
-
-def _free_port() -> int:
-    """A free local TCP port for this run's rendezvous, so that two trainings on one machine
-    never share accelerate's default 29500."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _logged_step(log: Path) -> int:
