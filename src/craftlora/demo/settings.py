@@ -42,8 +42,9 @@ class LoraPreset(Strict):
 
 
 class GenerationPreset(Strict):
-    sampler: str = Field(default="DDIM", description="read best of DDIM, DPM++ 2M Karras "
-                         "and Euler a with the demo's LoRA (docs/demo.md)")
+    sampler: str = Field(default="DDIM", description="at CFG 1.75 Euler, UniPC, DPM++ 2M "
+                         "Karras and Euler a read within the training-seed spread of DDIM "
+                         "(docs/demo.md)")
     steps: int = 20
     cfg: float = Field(default=1.75, description="the LoRA learns only the conditional "
                        "branch (no caption dropout), so high CFG exaggerates vessels; on two "
