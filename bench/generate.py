@@ -1,6 +1,7 @@
 """Generation throughput: batched pipeline calls vs one image per call, same model, same run.
 
     .venv/bin/python -m bench.generate [--n 32] [--batch 16] [--steps 20] [--model tiny|mini|DIR]
+                                       [--device cpu|cuda]
 
 Both arms go through the full runner (`craftlora.generate.runner.generate`: prompt encoding,
 sampling, PNG write, catalog row with provenance) on the same plan and seeds, each into a fresh
@@ -42,10 +43,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe, model_desc = _pipe(args.model)
+    pipe.to(args.device)
     cfg = WorkspaceConfig(
         name="bench",
         caption_template="a {colour} {thing}",
@@ -83,6 +86,8 @@ def main() -> None:
         "steps": args.steps,
         "sampler": plan.generation.sampler,
         "torch_threads": torch.get_num_threads(),
+        "device": (torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
+                   else "cpu"),
     }
     with tempfile.TemporaryDirectory() as tmp:
         plan_path = Path(tmp) / "plan.toml"

@@ -60,6 +60,25 @@ def test_folded_forward_and_adapter_gradients_match_peft():
     assert all("forward" not in m.__dict__ for m in model.modules())  # peft's forward is back
 
 
+def test_folded_forward_matches_peft_on_half_base_weights_without_autocast():
+    # a trainer's frozen weights in fp16, the adapter in fp32, no autocast (fp16 on a CPU):
+    # the folded path used to pass the fp16 bias to an fp32 matmul and fail
+    convs = _lora(Convs(), rank=8, targets=("small", "wide"))
+    for model, x in ((_lora(Two(), rank=32), torch.randn(5, 7, 48)),
+                     (convs, torch.randn(3, 8, 12, 12))):
+        for name, p in model.named_parameters():
+            if "lora_" not in name:
+                p.data = p.data.half()
+        x = x.half()
+        with torch.no_grad():
+            y_ref = model(x)
+            with folded_lora(model) as n:
+                assert n == 2
+                y = model(x)
+        assert y.dtype == y_ref.dtype == torch.float16
+        torch.testing.assert_close(y, y_ref, atol=2e-2, rtol=2e-2)
+
+
 def test_folding_skips_layers_where_it_costs_more_or_changes_the_maths():
     model = _lora(Two(wide=640), rank=16)    # 48→64 at rank 16 folds, 640×640 does not
     with folded_lora(model) as n:

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from craftlora.models.loader import load_components
 from craftlora.train import checkpoint as ckpt
-from craftlora.train.config import load_train_config
+from craftlora.train.config import TrainConfigError, load_train_config
 from craftlora.train.data import TrainDataError
 from craftlora.train.trainer import TrainingStopped, train
 
@@ -125,6 +125,27 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_model_dir, tiny_work
     assert not (tmp_path / "out" / "lora").exists()
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["status"] == "stopped_nonfinite"
+
+
+def test_mixed_precision_on_a_cpu_bf16_trains_fp16_is_refused(tiny_model_dir, tiny_workspace, tmp_path, train_helpers):  # noqa: E501
+    # bf16 in its own process: accelerate keeps one precision per process
+    bf16 = train_helpers.write_config(
+        tmp_path / "b.toml", tiny_model_dir, tiny_workspace, tmp_path / "bf16", max_steps=2,
+        mixed_precision="bf16", lora={"rank": 4, "alpha": 8.0, "text_encoder": True})
+    proc = _run_cli(bf16)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log
+    run = json.loads((tmp_path / "bf16" / "run.json").read_text())
+    assert run["step"] == 2 and run["device"] == "cpu"
+    assert run["config"]["mixed_precision"] == "bf16"
+    lora = _lora(tmp_path / "bf16")
+    assert lora and all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in lora.values())
+    cfg = load_train_config(train_helpers.write_config(
+        tmp_path / "h.toml", tiny_model_dir, tiny_workspace, tmp_path / "fp16", max_steps=2,
+        mixed_precision="fp16"))
+    with pytest.raises(TrainConfigError, match='"fp16" needs a GPU'):
+        train(cfg)
+    assert not (tmp_path / "fp16" / "checkpoints").exists()
 
 
 def test_missing_captions_fail_naming_files(tiny_model_dir, tmp_path, train_helpers):

@@ -62,11 +62,14 @@ def _folded_forward(layer: torch.nn.Module, name: str):
         a = lora_a.weight
         delta = lora_b.weight.flatten(1) @ a.flatten(1)
         w = base.weight.to(a.dtype) + delta.view(base.weight.shape) * self.scaling[name]
-        if not torch.is_autocast_enabled(x.device.type):  # under autocast the op casts
+        bias, dtype = base.bias, x.dtype
+        if not torch.is_autocast_enabled(x.device.type):
+            # no autocast to cast for us (fp16 on a CPU, say): work in the adapter's dtype,
+            # answer in the input's, as peft does
             x = x.to(w.dtype)
-        if conv:
-            return F.conv2d(x, w, base.bias, base.stride, base.padding)
-        return F.linear(x, w, base.bias)
+            bias = None if bias is None else bias.to(w.dtype)
+        y = F.conv2d(x, w, bias, base.stride, base.padding) if conv else F.linear(x, w, bias)
+        return y if torch.is_autocast_enabled(x.device.type) else y.to(dtype)
 
     return types.MethodType(forward, layer)
 

@@ -37,7 +37,7 @@ from craftlora.models.lora import (
 )
 from craftlora.models.text import encode_prompts, sdxl_time_ids
 from craftlora.train import checkpoint as ckpt
-from craftlora.train.config import TrainConfig
+from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.data import DiskCache, collect_examples, encode_latents, text_key
 from craftlora.train.lora_compute import folded_lora
 from craftlora.train.losses import (
@@ -125,7 +125,7 @@ def train(
     or a checkpoint folder. ``components``: already loaded model parts to train in place
     (otherwise ``cfg.model`` is loaded). ``on_step(step, loss)`` is called after every step.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
     from diffusers.optimization import get_scheduler
     from tqdm.auto import tqdm
 
@@ -139,6 +139,10 @@ def train(
         except ImportError as e:
             raise RuntimeError("tensorboard = true needs the 'tensorboard' package") from e
         log_with = "tensorboard"
+    if cfg.mixed_precision == "fp16" and PartialState().device.type == "cpu":
+        # frozen weights go to fp16 and the step relies on autocast, which a CPU has for bf16 only
+        raise TrainConfigError('train config: mixed_precision = "fp16" needs a GPU; on a CPU '
+                               'use "bf16" or "no"')
     acc = Accelerator(mixed_precision=cfg.mixed_precision, log_with=log_with,
                       project_dir=str(out / "logs"))
     rank, world, device = acc.process_index, acc.num_processes, acc.device
@@ -285,6 +289,7 @@ def train(
         "perceptual_network": perceptual.name if perceptual is not None else None,
         "cache": lat_info,
         "versions": _versions(),
+        "device": _device_name(device),
         "resumed_from": str(state_in["path"]) if state_in else None,
         "status": "running",
     }
@@ -578,6 +583,13 @@ def _validate(comp: Components, models, acc, cfg: TrainConfig, path: Path) -> No
         grid.paste(im, (i * res, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
+
+
+def _device_name(device: torch.device) -> str:
+    """``cpu`` or ``cuda:0 (NVIDIA H200)``: where the steps ran, for the run record."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def _versions() -> dict[str, str]:
