@@ -42,7 +42,7 @@ def test_lora_changes_only_adapter_weights(tiny_model_dir, tiny_workspace, tmp_p
         if ".lora_" in k:
             continue
         base = k.replace(".base_layer.", ".")
-        assert torch.equal(v, before[base]), f"{k} changed"
+        assert torch.equal(v.cpu(), before[base]), f"{k} changed"
     lora_b = [k for k in lora_keys if "lora_B" in k]
     assert all(after[k].abs().sum() > 0 for k in lora_b)  # gaussian init: B starts at zero
     # the written files: diffusers form and kohya form with the true alpha (8 ≠ rank 4)
@@ -127,6 +127,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_model_dir, tiny_work
     assert run["status"] == "stopped_nonfinite"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU rule; a GPU trains fp16")
 def test_mixed_precision_on_a_cpu_bf16_trains_fp16_is_refused(tiny_model_dir, tiny_workspace, tmp_path, train_helpers):  # noqa: E501
     # bf16 in its own process: accelerate keeps one precision per process
     bf16 = train_helpers.write_config(
