@@ -24,6 +24,7 @@ from craftlora.catalog.workspace import Workspace
 from craftlora.config import Attribute, WorkspaceConfig
 from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanSet, save_plan
 from craftlora.generate.runner import generate
+from craftlora.models.loader import device_name
 
 
 def _pipe(model: str):
@@ -86,8 +87,7 @@ def main() -> None:
         "steps": args.steps,
         "sampler": plan.generation.sampler,
         "torch_threads": torch.get_num_threads(),
-        "device": (torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
-                   else "cpu"),
+        "device": device_name(args.device),
     }
     with tempfile.TemporaryDirectory() as tmp:
         plan_path = Path(tmp) / "plan.toml"

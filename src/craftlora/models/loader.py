@@ -83,6 +83,14 @@ class Components:
         return pipe
 
 
+def device_name(device: torch.device | str) -> str:
+    """``cpu`` or ``cuda:0 (NVIDIA H200)``: where a model ran, for run records and benchmarks."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
 def module_hash(module: torch.nn.Module, config: Any = None) -> str:
     """sha256 over a module's config and every tensor of its state dict (names, dtypes, bytes)."""
     h = hashlib.sha256()

@@ -62,14 +62,15 @@ def _folded_forward(layer: torch.nn.Module, name: str):
         a = lora_a.weight
         delta = lora_b.weight.flatten(1) @ a.flatten(1)
         w = base.weight.to(a.dtype) + delta.view(base.weight.shape) * self.scaling[name]
+        autocast = torch.is_autocast_enabled(x.device.type)  # if so, the op casts
         bias, dtype = base.bias, x.dtype
-        if not torch.is_autocast_enabled(x.device.type):
+        if not autocast:
             # no autocast to cast for us (fp16 on a CPU, say): work in the adapter's dtype,
             # answer in the input's, as peft does
             x = x.to(w.dtype)
             bias = None if bias is None else bias.to(w.dtype)
         y = F.conv2d(x, w, bias, base.stride, base.padding) if conv else F.linear(x, w, bias)
-        return y if torch.is_autocast_enabled(x.device.type) else y.to(dtype)
+        return y if autocast else y.to(dtype)
 
     return types.MethodType(forward, layer)
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from craftlora.data.atomic import atomic_write_json
-from craftlora.models.loader import Components, load_components, module_hash
+from craftlora.models.loader import Components, device_name, load_components, module_hash
 from craftlora.models.lora import (
     DIFFUSERS_WEIGHT_NAME,
     adapter_config,
@@ -289,7 +289,7 @@ def train(
         "perceptual_network": perceptual.name if perceptual is not None else None,
         "cache": lat_info,
         "versions": _versions(),
-        "device": _device_name(device),
+        "device": device_name(device),
         "resumed_from": str(state_in["path"]) if state_in else None,
         "status": "running",
     }
@@ -583,13 +583,6 @@ def _validate(comp: Components, models, acc, cfg: TrainConfig, path: Path) -> No
         grid.paste(im, (i * res, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
-
-
-def _device_name(device: torch.device) -> str:
-    """``cpu`` or ``cuda:0 (NVIDIA H200)``: where the steps ran, for the run record."""
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
 
 
 def _versions() -> dict[str, str]:
