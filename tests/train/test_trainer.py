@@ -141,11 +141,14 @@ def test_mixed_precision_on_a_cpu_bf16_trains_fp16_is_refused(tiny_model_dir, ti
     assert run["config"]["mixed_precision"] == "bf16"
     lora = _lora(tmp_path / "bf16")
     assert lora and all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in lora.values())
-    cfg = load_train_config(train_helpers.write_config(
+    fp16 = train_helpers.write_config(
         tmp_path / "h.toml", tiny_model_dir, tiny_workspace, tmp_path / "fp16", max_steps=2,
-        mixed_precision="fp16"))
+        mixed_precision="fp16")
     with pytest.raises(TrainConfigError, match='"fp16" needs a GPU'):
-        train(cfg)
+        train(load_train_config(fp16))
+    proc = _run_cli(fp16)  # the command names the config file
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and f'{fp16}: mixed_precision = "fp16" needs a GPU' in log
     assert not (tmp_path / "fp16" / "checkpoints").exists()
 
 

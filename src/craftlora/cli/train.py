@@ -48,6 +48,9 @@ def train(
             print_json(e.result)
         fail(str(e), code=3 if e.result["status"] == "stopped_nonfinite" else 130)
         return
+    except TrainConfigError as e:  # a setting this machine cannot run
+        fail(f"{config}: {e}")
+        return
     except (ValueError, RuntimeError, FileNotFoundError) as e:
         fail(str(e))
         return

@@ -141,8 +141,7 @@ def train(
         log_with = "tensorboard"
     if cfg.mixed_precision == "fp16" and PartialState().device.type == "cpu":
         # frozen weights go to fp16 and the step relies on autocast, which a CPU has for bf16 only
-        raise TrainConfigError('train config: mixed_precision = "fp16" needs a GPU; on a CPU '
-                               'use "bf16" or "no"')
+        raise TrainConfigError('mixed_precision = "fp16" needs a GPU; on a CPU use "bf16" or "no"')
     acc = Accelerator(mixed_precision=cfg.mixed_precision, log_with=log_with,
                       project_dir=str(out / "logs"))
     rank, world, device = acc.process_index, acc.num_processes, acc.device
