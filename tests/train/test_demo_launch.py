@@ -19,12 +19,15 @@ def test_logged_step_reads_the_last_complete_line(tmp_path):
 
 def test_two_processes_train_and_their_output_goes_to_train_log(
         tiny_model_dir, tiny_workspace, tmp_path, train_helpers):
-    toml = train_helpers.write_config(tmp_path / "train.toml", tiny_model_dir, tiny_workspace,
-                                      tmp_path, max_steps=2, log_every=1)
-    res = _launch(toml, 2, None, total=2, progress=False)
+    # the config lies outside its output_dir: the run is still read from output_dir
+    (tmp_path / "cfg").mkdir()
+    run = tmp_path / "run"
+    toml = train_helpers.write_config(tmp_path / "cfg" / "train.toml", tiny_model_dir,
+                                      tiny_workspace, run, max_steps=2, log_every=1)
+    res = _launch(toml, run, 2, None, total=2, progress=False)
     assert res["status"] == "finished" and res["processes"] == 2 and res["step"] == 2
-    assert _logged_step(tmp_path / "log.jsonl") == 2
-    assert (tmp_path / "train.log").stat().st_size > 0  # the children's output, not ours
+    assert _logged_step(run / "log.jsonl") == 2
+    assert (run / "train.log").stat().st_size > 0  # the children's output, not ours
 
 
 def test_a_failed_launch_names_the_log_and_quotes_the_childs_error(tmp_path, train_helpers,
@@ -32,7 +35,7 @@ def test_a_failed_launch_names_the_log_and_quotes_the_childs_error(tmp_path, tra
     toml = train_helpers.write_config(tmp_path / "train.toml", tiny_model_dir,
                                       tmp_path / "no-such-workspace", tmp_path, max_steps=2)
     with pytest.raises(RuntimeError) as err:
-        _launch(toml, 2, None, total=2, progress=False)
+        _launch(toml, tmp_path, 2, None, total=2, progress=False)
     msg = str(err.value)
     assert str(tmp_path / "train.log") in msg
     assert "error:" in msg and "no-such-workspace" in msg  # from the log, not the traceback

@@ -191,7 +191,7 @@ def train_lora(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, A
                     encoding="utf-8")
     resume = "latest" if complete_checkpoints(run_dir / "checkpoints") else None
     if n > 1:
-        res = _launch(toml, n, resume, cfg.max_steps, progress)
+        res = _launch(toml, run_dir, n, resume, cfg.max_steps, progress)
     else:
         from craftlora.train.trainer import train
 
@@ -214,12 +214,13 @@ def train_lora(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, A
     }
 
 
-def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool = True
-            ) -> dict[str, Any]:
-    """``accelerate launch`` the trainer on ``n`` CPU processes; its run summary.
+def _launch(toml: Path, run_dir: Path, n: int, resume: str | None, total: int,
+            progress: bool = True) -> dict[str, Any]:
+    """``accelerate launch`` the trainer of ``toml`` on ``n`` CPU processes; its run summary.
 
-    The processes' own output (model-loading and per-step bars) goes to ``train.log`` beside
-    the config; this process shows one bar of the steps logged in ``log.jsonl``.
+    ``run_dir`` is the config's ``output_dir``: the processes' own output (model-loading and
+    per-step bars) goes to its ``train.log``; this process shows one bar of the steps logged
+    in its ``log.jsonl`` and reads the result from its ``run.json``.
     """
     import os
     import subprocess
@@ -229,7 +230,6 @@ def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool =
 
     from craftlora.demo.parallel import advance
 
-    run_dir = toml.parent
     exe = Path(sys.executable).with_name("accelerate")
     cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",
            "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no",
@@ -239,6 +239,7 @@ def _launch(toml: Path, n: int, resume: str | None, total: int, progress: bool =
         cmd += ["--resume", resume]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
            "HF_HUB_OFFLINE": "1"}
+    run_dir.mkdir(parents=True, exist_ok=True)
     log_file = run_dir / "train.log"
     bar = tqdm(total=total, desc="LoRA", unit="step", disable=not progress)
     try:
