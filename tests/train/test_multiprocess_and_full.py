@@ -33,7 +33,8 @@ def test_two_process_cpu_run_equals_one_process_with_the_global_batch(
         tiny_model_dir, tiny_workspace, tmp_path, train_helpers):
     # Adam divides by sqrt(v): near-zero gradients make the first steps ±lr whatever their
     # rounding, so eps = 1 keeps the comparison well conditioned (then it is SGD-like).
-    over = {"max_steps": 4, "optim.eps": 1.0, "optim.lr": 0.5}
+    over = {"max_steps": 4, "optim.eps": 1.0, "optim.lr": 0.5,
+            "loss.multires_noise_iterations": 3}  # its draws too are per sample
     two = train_helpers.write_config(tmp_path / "two.toml", tiny_model_dir, tiny_workspace,
                                      tmp_path / "two", batch_size=2, **over)
     one = train_helpers.write_config(tmp_path / "one.toml", tiny_model_dir, tiny_workspace,

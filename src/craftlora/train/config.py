@@ -59,6 +59,9 @@ class LossSettings(_Strict):
     prediction_type: Literal["auto", "epsilon", "v_prediction"] = "auto"
     min_snr_gamma: float | None = Field(default=None, gt=0)
     noise_offset: float = Field(default=0.0, ge=0.0)
+    multires_noise_iterations: int = Field(default=0, ge=0,
+                                           description="pyramid noise levels (kohya); 0 = off")
+    multires_noise_discount: float = Field(default=0.3, gt=0.0, le=1.0)
     perceptual_weight: float = Field(default=0.0, ge=0.0, description="λ in L_diff + λ·L_perc")
     perceptual_network: Literal["auto", "vgg19", "classifier"] = "auto"
     perceptual_weights: Path | None = Field(default=None,

@@ -1,4 +1,4 @@
-"""Diffusion losses: ε / v targets, min-SNR-γ weights, noise offset, perceptual term on x̂₀."""
+"""Diffusion losses: ε / v targets, min-SNR-γ weights, pyramid noise, perceptual term on x̂₀."""
 
 from __future__ import annotations
 
@@ -20,6 +20,29 @@ def target_for(scheduler, latents, noise, t, prediction_type: str) -> torch.Tens
     if prediction_type == "v_prediction":
         return scheduler.get_velocity(latents, noise, t)
     raise ValueError(f"unsupported prediction_type {prediction_type!r}")
+
+
+def pyramid_noise(noise: torch.Tensor, generator: torch.Generator, iterations: int,
+                  discount: float) -> torch.Tensor:
+    """Multi-resolution ("pyramid") noise for one sample ``noise`` (C, H, W), as kohya's
+    ``multires_noise_iterations`` / ``multires_noise_discount``: level i adds standard noise
+    drawn at H / r**i (r uniform in [2, 4)), upsampled bilinearly and weighted discount**i;
+    the sum is rescaled to unit standard deviation. Coarse levels put low-frequency energy
+    into the noise, which the standard schedule leaves too little of at high timesteps."""
+    if noise.ndim != 3:
+        raise ValueError(f"pyramid_noise takes one sample (C, H, W), not {tuple(noise.shape)}")
+    c, h, w = noise.shape
+    out = noise.clone()
+    for i in range(1, iterations + 1):
+        r = 2.0 + 2.0 * float(torch.rand((1,), generator=generator, device=noise.device))
+        hh, ww = max(1, int(h / r**i)), max(1, int(w / r**i))
+        low = torch.randn((1, c, hh, ww), generator=generator, device=noise.device,
+                          dtype=noise.dtype)
+        up = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)[0]
+        out += up * discount**i
+        if hh == 1 or ww == 1:
+            break
+    return out / out.std()
 
 
 def _alphas(scheduler, t, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

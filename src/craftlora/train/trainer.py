@@ -44,6 +44,7 @@ from craftlora.train.losses import (
     build_perceptual,
     min_snr_weights,
     predicted_x0,
+    pyramid_noise,
     resolve_prediction_type,
     target_for,
 )
@@ -336,6 +337,9 @@ def train(
             if cfg.loss.noise_offset:
                 n = n + cfg.loss.noise_offset * torch.randn(
                     (x.shape[0], 1, 1), generator=g, device=device)
+            if cfg.loss.multires_noise_iterations:
+                n = pyramid_noise(n, g, cfg.loss.multires_noise_iterations,
+                                  cfg.loss.multires_noise_discount)
             noise.append(n)
             ts.append(torch.randint(0, comp.noise_scheduler.config.num_train_timesteps, (1,),
                                     generator=g, device=device))
@@ -536,6 +540,8 @@ def _write_outputs(comp: Components, models, acc, cfg: TrainConfig, run: dict,
         "ss_num_train_images": run["n_images"],
         "ss_resolution": f"({cfg.data.resolution}, {cfg.data.resolution})",
         "ss_clip_skip": cfg.data.clip_skip + 1, "ss_noise_offset": cfg.loss.noise_offset,
+        "ss_multires_noise_iterations": cfg.loss.multires_noise_iterations,
+        "ss_multires_noise_discount": cfg.loss.multires_noise_discount,
         "ss_min_snr_gamma": cfg.loss.min_snr_gamma,
         "ss_v_parameterization": run["prediction_type"] == "v_prediction",
         "ss_batch_size_per_device": cfg.batch_size,
