@@ -128,7 +128,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_model_dir, tiny_work
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU rule; a GPU trains fp16")
-def test_mixed_precision_on_a_cpu_bf16_trains_fp16_is_refused(tiny_model_dir, tiny_workspace, tmp_path, train_helpers):  # noqa: E501
+def test_mixed_precision_on_a_cpu_bf16_trains_fp16_is_refused(
+        tiny_model_dir, tiny_workspace, tmp_path, train_helpers):
     # bf16 in its own process: accelerate keeps one precision per process
     bf16 = train_helpers.write_config(
         tmp_path / "b.toml", tiny_model_dir, tiny_workspace, tmp_path / "bf16", max_steps=2,
