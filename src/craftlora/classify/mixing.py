@@ -89,21 +89,27 @@ def mix(
     ratio: float | None = None,
     count: int | None = None,
     seed: int = 0,
+    when_short: str = "error",
 ) -> tuple[list[ImageRecord], dict[str, Any]]:
-    """real + a seeded random choice of ``pool``; raises if the pool is too small.
+    """real + a seeded random choice of ``pool``.
+
+    A pool smaller than the mix asks raises, or with ``when_short="all_passed"`` gives all of
+    it (``info["asked"]`` keeps the asked count).
 
     The pool is put in path order first, so the choice and the order of the result do not
     depend on the order in which images entered the catalog (parallel generation workers
     commit in whichever order they finish).
     """
-    need = synthetic_count(len(real_train), ratio, count)
-    if need > len(pool):
+    asked = need = synthetic_count(len(real_train), ratio, count)
+    if need > len(pool) and when_short == "all_passed":
+        need = len(pool)
+    elif need > len(pool):
         raise MixingError(f"the synthetic pool has {len(pool)} usable images; "
                           f"the mix needs {need}")
     pool = sorted(pool, key=lambda r: r.path)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(pool), size=need, replace=False).tolist()) if need else []
     synthetic = [pool[i] for i in chosen]
-    info = {"n_real": len(real_train), "n_synthetic": need,
+    info = {"n_real": len(real_train), "n_synthetic": need, "asked": asked,
             "synthetic_share": need / max(1, len(real_train) + need)}
     return list(real_train) + synthetic, info

@@ -16,21 +16,6 @@ from craftlora.demo.settings import DemoSettings
 from craftlora.experiment.config import ExperimentConfig, MixConfig
 
 
-def _mix(name: str, set_name: str, share: float, ws_dir: Path, notes: list[str]) -> MixConfig:
-    """A mix at ``share``, or — when QC left too few images — all that passed (noted)."""
-    from craftlora.catalog.workspace import Workspace
-    from craftlora.classify.mixing import real_splits, synthetic_count, synthetic_pool
-
-    with Workspace.open(ws_dir) as ws:
-        pool, _ = synthetic_pool(ws.catalog, set_name)
-        need = synthetic_count(len(real_splits(ws.catalog).train), share, None)
-    if len(pool) >= need:
-        return MixConfig(name=name, synthetic=set_name, ratio=share)
-    notes.append(f"{name}: only {len(pool)} images of set {set_name!r} passed QC, fewer than "
-                 f"the {need} that make {share:.0%}; all {len(pool)} are used")
-    return MixConfig(name=name, synthetic=set_name, count=len(pool))
-
-
 def classifier_config(s: DemoSettings) -> TrainConfig:
     """The experiment's classifier settings (``examples/mini-oracle.toml`` uses the same)."""
     c = s.classifier
@@ -40,17 +25,15 @@ def classifier_config(s: DemoSettings) -> TrainConfig:
                        task_weights=c.task_weights, augment=c.augment)
 
 
-def experiment_config(ws_dir: Path, s: DemoSettings, notes: list[str] | None = None
-                      ) -> ExperimentConfig:
+def experiment_config(ws_dir: Path, s: DemoSettings) -> ExperimentConfig:
+    """real-only and three mixes; a mix QC left short uses all that passed."""
     train = classifier_config(s)
     lo, hi = (int(round(r * 100)) for r in s.shares)
-    notes = [] if notes is None else notes
-    configs = [
-        MixConfig(name="real-only"),
-        _mix(f"real+syn-{lo}", "minimal", s.shares[0], ws_dir, notes),
-        _mix(f"real+syn-{hi}", "comprehensive", s.shares[1], ws_dir, notes),
-        _mix(f"real+oracle-{hi}", "oracle", s.shares[1], ws_dir, notes),
-    ]
+    configs = [MixConfig(name="real-only")] + [
+        MixConfig(name=name, synthetic=set_name, ratio=share, when_short="all_passed")
+        for name, set_name, share in ((f"real+syn-{lo}", "minimal", s.shares[0]),
+                                      (f"real+syn-{hi}", "comprehensive", s.shares[1]),
+                                      (f"real+oracle-{hi}", "oracle", s.shares[1]))]
     return ExperimentConfig(workspace=str(Path(ws_dir).resolve()), seeds=s.seeds, train=train,
                             configs=configs, bootstrap=s.bootstrap)
 
@@ -72,8 +55,7 @@ def run_mixing(out: Path, ws_dir: Path, s: DemoSettings, progress: bool) -> dict
     from craftlora.demo.parallel import run_parallel
     from craftlora.experiment.runner import run_experiment
 
-    notes: list[str] = []
-    cfg = experiment_config(ws_dir, s, notes)
+    cfg = experiment_config(ws_dir, s)
     final = Path(out) / "experiment"
     final.mkdir(parents=True, exist_ok=True)
     k = max(1, min(s.workers, len(cfg.configs)))
@@ -101,4 +83,4 @@ def run_mixing(out: Path, ws_dir: Path, s: DemoSettings, progress: bool) -> dict
         + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)), encoding="utf-8")
     results = run_experiment(cfg, final, final, progress=progress)
     shutil.rmtree(Path(out) / "experiment-parts", ignore_errors=True)
-    return {**results, "demo_notes": notes}
+    return results

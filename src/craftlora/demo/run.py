@@ -149,7 +149,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     exp = steps.run("experiment", "10. experiment: real-only vs mixes × seeds",
                     lambda: mixing.run_mixing(out, ws_dir, s, progress))
     print_experiment(console, exp)
-    for note in exp.get("demo_notes", []):
+    for note in exp.get("notes", []):
         console.print(f"  [yellow]note:[/] {note}")
 
     demo = {

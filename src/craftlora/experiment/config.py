@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +24,9 @@ class MixConfig(Strict):
     ratio: float | None = Field(default=None, ge=0, lt=1, description="synthetic share")
     count: int | None = Field(default=None, ge=0)
     require_qc: bool = True
+    when_short: Literal["error", "all_passed"] = Field(
+        default="error", description="when fewer images passed QC than the mix asks: "
+        "'error' stops the run, 'all_passed' uses every image that passed (and notes it)")
 
     @model_validator(mode="after")
     def _check(self) -> MixConfig:

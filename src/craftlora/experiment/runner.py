@@ -28,7 +28,13 @@ from craftlora.catalog.workspace import Workspace
 from craftlora.classify.cache import ImageCache, build_cache
 from craftlora.classify.dataset import Labelled, label_records
 from craftlora.classify.evaluate import combo_accuracy_by_frequency, evaluate_scores
-from craftlora.classify.mixing import MixingError, mix, real_splits, synthetic_pool
+from craftlora.classify.mixing import (
+    MixingError,
+    mix,
+    real_splits,
+    synthetic_count,
+    synthetic_pool,
+)
 from craftlora.classify.train import score_logits, train_classifier
 from craftlora.data.atomic import atomic_write_json
 from craftlora.experiment.config import ExperimentConfig, MixConfig, PrepareConfig
@@ -68,6 +74,22 @@ def _train_counts(train: Labelled, tasks: Mapping[str, Sequence[str]]) -> dict[s
                            minlength=len(n)).tolist() for t, n in tasks.items()}
 
 
+def short_mixes(configs: Sequence[MixConfig], pools: Mapping[str, list[ImageRecord]],
+                n_real_train: int) -> list[str]:
+    """One sentence per ``when_short="all_passed"`` mix whose pool is smaller than asked."""
+    out = []
+    for mc in configs:
+        if mc.synthetic is None or mc.when_short != "all_passed":
+            continue
+        need = synthetic_count(n_real_train, mc.ratio, mc.count)
+        have = len(pools[mc.synthetic])
+        if have < need:
+            share = f"{mc.ratio:.0%} of the training set" if mc.ratio is not None else "asked"
+            out.append(f"{mc.name}: only {have} images of set {mc.synthetic!r} passed QC, "
+                       f"fewer than the {need} that make {share}; all {have} are used")
+    return out
+
+
 def run_one(
     cfg: ExperimentConfig, mc: MixConfig, seed: int, *, tasks: Mapping[str, Sequence[str]],
     cache: ImageCache, real_train: list[ImageRecord], pools: Mapping[str, list[ImageRecord]],
@@ -80,7 +102,7 @@ def run_one(
                                            "synthetic_share": 0.0}
     else:
         records, info = mix(real_train, pools[mc.synthetic], ratio=mc.ratio, count=mc.count,
-                            seed=seed)
+                            seed=seed, when_short=mc.when_short)
     info["synthetic_set"] = mc.synthetic
     cpu0 = time.process_time()
     train = label_records(records, tasks, cached=set(cache.ids))
@@ -227,6 +249,7 @@ def run_experiment(cfg: ExperimentConfig, config_dir: Path, out: Path, *,
         "real_train_images": len(real_train),
         "produced_by": sorted({p for c in body["configs"].values() for p in c["produced_by"]}),
         **body,
+        "notes": short_mixes(cfg.configs, pools, len(splits.train)),
         "runs_trained_now": done,
         "wall_s": time.perf_counter() - t0,
     }
