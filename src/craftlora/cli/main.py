@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     classify,
+    compare,
     data,
     demo,
     experiment,

@@ -1,0 +1,266 @@
+"""Base vs LoRA on the same prompts and seeds: Fréchet distance and attribute agreement.
+
+The prompts are the workspace caption template filled with the attributes of real held-out
+(test) images, drawn with a fixed seed; image ``i`` gets the same seed under every model. A
+judge (a craftlora classifier checkpoint) reads every image: its penultimate features give the
+Fréchet distance to the real reference set (``fd_domain``, the feature space is named in the
+output), its heads give the agreement with the intended attributes. With a held-out set the
+same judge reads the true images of the prompts (``judge_ceiling``: the best a generator can
+score under this judge) and those images after a round trip through the model's VAE
+(``decoder_ceiling``: the best a generator that decodes through it can look).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from craftlora.catalog.workspace import Workspace
+from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
+from craftlora.demo.parallel import run_parallel
+from craftlora.generate.prompts import DEFAULT_NEGATIVE, build_prompt
+from craftlora.generate.runner import pipeline_fingerprint
+from craftlora.generate.samplers import diffusers_clip_skip, set_sampler
+from craftlora.generate.text import encode_text
+from craftlora.metrics.agreement import attribute_agreement
+from craftlora.metrics.fd import fd_between
+from craftlora.metrics.judge import Judge
+from craftlora.metrics.sets import load_images
+from craftlora.models.loader import load_components
+from craftlora.models.roundtrip import roundtrip_images
+
+BASE = "base"
+#: the tag of the per-image seeds (the demo's Table 6 was measured with these seeds)
+SEED_TAG = "table6"
+Truth = Callable[[list[dict[str, Any]]], list[np.ndarray]]
+
+
+class CompareSettings(BaseModel):
+    """What makes the images; written into ``compare.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="base model source (loader string)")
+    loras: dict[str, str] = Field(description="row name → LoRA .safetensors (diffusers)")
+    weight: float = 1.0
+    prompts: int = Field(default=320, gt=0)
+    prompt_seed: int = 0
+    sampler: str = "DDIM"
+    steps: int = Field(default=20, gt=0)
+    cfg: float = 1.75
+    clip_skip: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=16, gt=0)
+    size: int = Field(default=64, gt=0)
+
+
+def prompt_seed(i: int) -> int:
+    h = hashlib.sha256(f"{SEED_TAG}|{i}".encode()).digest()
+    return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
+
+
+def choose_prompts(ws: Workspace, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` held-out real images' combinations → prompts (repeats when the set is small).
+
+    Without a test split the prompts come from the train split and there is no ceiling.
+    """
+    split = "test" if ws.catalog.images(split="test", origin="real") else "train"
+    recs = ws.catalog.images(split=split, origin="real")
+    if not recs:
+        raise ValueError(f"{ws.root}: no real test or train images to take prompts from")
+    pick = np.random.default_rng(seed).choice(len(recs), size=n, replace=n > len(recs))
+    return [{"i": k, "attributes": dict(recs[j].attributes), "split": split,
+             "prompt": build_prompt(ws.config, dict(recs[j].attributes)),
+             "image": recs[j].id, "seed": prompt_seed(k)}
+            for k, j in enumerate(pick.tolist())]
+
+
+def generate_shard(out: str, settings_json: str, shard: int, count: int,
+                   report: Any = None) -> dict[str, Any]:
+    """This shard's images under every row (skipping files that exist)."""
+    s = CompareSettings.model_validate_json(settings_json)
+    root = Path(out)
+    prompts = json.loads((root / "prompts.json").read_text(encoding="utf-8"))[shard::count]
+    pipe = load_components(s.model).pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    model_hash = pipeline_fingerprint(pipe)
+    set_sampler(pipe, s.sampler)
+    for name, path in s.loras.items():
+        pipe.load_lora_weights(path, adapter_name=name)
+    skip = diffusers_clip_skip(s.clip_skip)
+    made = 0
+    for row in (BASE, *s.loras):
+        folder = root / row
+        folder.mkdir(parents=True, exist_ok=True)
+        if row == BASE:
+            if s.loras:
+                pipe.disable_lora()
+        else:
+            pipe.enable_lora()
+            pipe.set_adapters([row], adapter_weights=[
+                {"unet": s.weight, "text_encoder": s.weight}])
+        todo = [p for p in prompts if not (folder / f"{p['i']:05d}.png").is_file()]
+        if report is not None and len(todo) < len(prompts):
+            report(len(prompts) - len(todo))
+        for b in range(0, len(todo), s.batch_size):
+            batch = todo[b:b + s.batch_size]
+            images = pipe(
+                prompt_embeds=encode_text(pipe, [p["prompt"] for p in batch], skip),
+                negative_prompt_embeds=encode_text(pipe, [DEFAULT_NEGATIVE] * len(batch), skip),
+                num_inference_steps=s.steps, guidance_scale=s.cfg,
+                generator=[torch.Generator("cpu").manual_seed(p["seed"]) for p in batch],
+                width=s.size, height=s.size,
+            ).images
+            for p, im in zip(batch, images, strict=True):
+                tmp = folder / f".{p['i']:05d}.png.tmp"
+                im.save(tmp, format="PNG")
+                tmp.replace(folder / f"{p['i']:05d}.png")
+            made += len(batch)
+            if report is not None:
+                report(len(batch))
+    return {"made": made, "model_hash": model_hash}
+
+
+def held_out_images(ws: Workspace) -> Truth:
+    """The true images of the prompts: the held-out real images they were taken from."""
+    def read(prompts: list[dict[str, Any]]) -> list[np.ndarray]:
+        recs = {r.id: r for r in ws.catalog.images(split="test", origin="real")}
+        _, arrays, errors = load_images(ws, [recs[p["image"]] for p in prompts])
+        if errors:
+            raise ValueError("; ".join(errors))
+        return arrays
+    return read
+
+
+def measure(out: Path, ws: Workspace, judge: Judge, rows: list[str], truth: Truth | None,
+            vae: Any = None) -> dict[str, Any]:
+    """Every figure from the images on disk; ceilings only with ``truth``."""
+    prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
+    ref_split = prompts[0].get("split", "test") if prompts else "test"
+    _, real, errors = load_images(ws, ws.catalog.images(split=ref_split, origin="real"))
+    real_f, _ = judge.read(real)
+    intended = [{k: v for k, v in p["attributes"].items() if k in judge.labels} for p in prompts]
+
+    def row(arrays: list[np.ndarray]) -> dict[str, Any]:
+        feats, preds = judge.read(arrays)
+        agr = attribute_agreement(preds, intended, pairs=[("glaze", "type")]
+                                  if {"glaze", "type"} <= set(judge.labels) else [])
+        fd = fd_between(feats, real_f)
+        return {"fd_domain": fd["fd"], "glaze_type_agreement": agr.get("glaze_type"),
+                "combo_agreement": agr["combo"], "per_attribute": agr["per_attribute"],
+                "n": len(arrays), "n_real": fd["n2"], "predicted": preds}
+
+    res: dict[str, Any] = {}
+    for name in rows:
+        res[name] = row([np.asarray(Image.open(out / name / f"{p['i']:05d}.png").convert("RGB"))
+                         for p in prompts])
+    if truth is not None and ref_split == "test":
+        true = truth(prompts)
+        res["judge_ceiling"] = row(true)
+        if vae is not None:
+            res["decoder_ceiling"] = row(roundtrip_images(vae, true))
+    res["vs_base"] = {name: vs_base(res[BASE], res[name], res.get("judge_ceiling"))
+                      for name in rows if name != BASE}
+    res["judge"] = {**judge.describe(), "feature_space": f"{judge.id} (the judge's "
+                    "penultimate layer)"}
+    res["reference"] = {"set": f"real {ref_split} split", "n": len(real), "skipped": errors}
+    res["prompts"] = len(prompts)
+    return res
+
+
+def vs_base(base: dict[str, Any], other: dict[str, Any], ceiling: dict[str, Any] | None
+            ) -> dict[str, float | None]:
+    """A row against the base: FD reduction, and its exact agreement as a share of the ceiling."""
+    c = ceiling["combo_agreement"] if ceiling else 0.0
+    return {"fd_reduction": (1.0 - other["fd_domain"] / base["fd_domain"]
+                             if base["fd_domain"] > 0 else None),
+            "combo_over_ceiling": other["combo_agreement"] / c if c > 0 else None}
+
+
+def public(res: dict[str, Any]) -> dict[str, Any]:
+    """The figures without per-image predictions."""
+    keep = ("fd_domain", "glaze_type_agreement", "combo_agreement", "per_attribute", "n")
+    return {k: ({f: v[f] for f in keep} if isinstance(v, dict) and "predicted" in v else v)
+            for k, v in res.items()}
+
+
+def _data_uri(im: Image.Image | np.ndarray) -> str:
+    buf = io.BytesIO()
+    (im if isinstance(im, Image.Image) else Image.fromarray(im)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) -> Path:
+    """``compare.html``: the figures and a grid (one prompt a line, one column a row)."""
+    prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))[:show]
+    head = "".join(f"<th>{html.escape(r)}</th>" for r in rows)
+    lines = []
+    for p in prompts:
+        files = [out / r / f"{p['i']:05d}.png" for r in rows]
+        cells = "".join(f'<td><img src="{_data_uri(Image.open(f))}" width="96" height="96" '
+                        f'alt="{html.escape(r)}"></td>' for r, f in zip(rows, files, strict=True))
+        lines.append(f"<tr><td>{html.escape(p['prompt'])}</td>{cells}</tr>")
+    figs = []
+    for name in (*rows, "judge_ceiling", "decoder_ceiling"):
+        if name in res:
+            r = res[name]
+            gt = r["glaze_type_agreement"]
+            figs.append(f"<tr><td>{html.escape(name.replace('_', ' '))}</td>"
+                        f"<td>{r['fd_domain']:.1f}</td>"
+                        f"<td>{'–' if gt is None else f'{gt:.3f}'}</td>"
+                        f"<td>{r['combo_agreement']:.3f}</td><td>{r['n']}</td></tr>")
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>craftlora compare</title>"
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
+        "td,th{padding:2px 8px;text-align:left}img{image-rendering:pixelated}</style>"
+        f"<h1>Same prompts, same seeds ({res['prompts']} prompts)</h1>"
+        f"<p>FD in the feature space of {html.escape(res['judge']['feature_space'])}, "
+        f"judge {html.escape(Path(res['judge']['checkpoint']).name)}, to the "
+        f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images).</p>"
+        "<table><tr><th>images from</th><th>FD</th><th>glaze+type</th><th>exact</th>"
+        f"<th>N</th></tr>{''.join(figs)}</table>"
+        f"<h2>First {len(prompts)} prompts</h2><table><tr><th>prompt</th>{head}</tr>"
+        f"{''.join(lines)}</table>")
+    path = out / "compare.html"
+    atomic_write_bytes(path, page.encode("utf-8"))
+    return path
+
+
+def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path, *,
+            workers: int = 1, truth: Truth | None = None, progress: bool = True
+            ) -> dict[str, Any]:
+    """Generate (resumable), measure, and write ``compare.json`` + ``compare.html`` in ``out``.
+
+    ``truth`` gives the true images of the prompts for the ceilings (default: the held-out
+    real images the prompts were taken from).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Workspace.open(ws_dir) as ws:
+        if not (out / "prompts.json").is_file():
+            atomic_write_json(out / "prompts.json", choose_prompts(ws, s.prompts, s.prompt_seed))
+        rows = [BASE, *s.loras]
+        k = max(1, workers)
+        parts = run_parallel(generate_shard,
+                             [(str(out), s.model_dump_json(), i, k) for i in range(k)],
+                             total=len(rows) * s.prompts, desc="compare: images",
+                             progress=progress)
+        judge = Judge(judge_path)
+        full = measure(out, ws, judge, rows, truth or held_out_images(ws),
+                       vae=load_components(s.model).vae)
+    res = {**public(full), "settings": s.model_dump(),
+           "model_hash": parts[0]["model_hash"]}
+    atomic_write_json(out / "compare_full.json", full)
+    atomic_write_json(out / "compare.json", res)
+    write_page(out, res, rows)
+    return res

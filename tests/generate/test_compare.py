@@ -1,0 +1,87 @@
+"""`craftlora compare` on a tiny workspace, a tiny base and a tiny LoRA: the JSON's figures,
+the ceiling's arithmetic, the HTML grid, and a clear error for a missing LoRA."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from craftlora.cli.main import app
+from craftlora.metrics.judge import Judge
+from craftlora.metrics.sets import load_images
+from craftlora.models.classifier import build_classifier, save_classifier
+from craftlora.models.loader import load_components
+from craftlora.models.lora import adapter_config, add_lora, lora_state_dict, save_diffusers_lora
+from craftlora.models.tiny import TinySpec, save_tiny_pipeline
+
+
+@pytest.fixture
+def parts(tmp_path, glaze_type_ws):
+    model = save_tiny_pipeline(TinySpec(image_size=16), tmp_path / "model" / "pipe")
+    unet = load_components(str(model)).unet
+    add_lora(unet, rank=2, alpha=2.0)
+    torch.manual_seed(1)
+    for name, p in unet.named_parameters():
+        if "lora_" in name:
+            p.data.normal_(0, 0.5)
+    lora = save_diffusers_lora(tmp_path / "lora", {
+        "unet": (lora_state_dict(unet), adapter_config(unet))})
+    torch.manual_seed(0)
+    clf = build_classifier("mobilenet_v3_small", {"glaze": ["white", "celadon", "black"],
+                                                  "type": ["bowl", "vase"]},
+                           pretrained="none", image_size=16).eval()
+    judge = tmp_path / "judge.safetensors"
+    save_classifier(judge, clf)
+    return glaze_type_ws, model, lora, judge
+
+
+def test_compare_writes_figures_and_a_grid(tmp_path, parts):
+    ws, model, lora, judge = parts
+    out = tmp_path / "cmp"
+    args = ["compare", str(ws.root), "--model", str(model), "--lora", str(lora),
+            "--prompts", "4", "--judge", str(judge), "--steps", "2", "--size", "16",
+            "--out", str(out), "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "compare.json").read_text())
+    assert res["prompts"] == 4 and res["settings"]["loras"] == {"lora": str(lora)}
+    assert res["reference"] == {"set": "real test split", "n": 12, "skipped": []}
+    assert "domain" in res["judge"]["feature_space"]
+    for row in ("base", "lora", "judge_ceiling", "decoder_ceiling"):
+        fig = res[row]
+        assert fig["n"] == 4 and math.isfinite(fig["fd_domain"]) and fig["fd_domain"] >= 0
+        assert 0.0 <= fig["combo_agreement"] <= fig["glaze_type_agreement"] <= 1.0
+    assert res["base"]["fd_domain"] != res["lora"]["fd_domain"]  # the LoRA changed the images
+    v = res["vs_base"]["lora"]
+    assert v["fd_reduction"] == pytest.approx(1 - res["lora"]["fd_domain"]
+                                              / res["base"]["fd_domain"])
+
+    # the ceiling is the judge on the held-out images the prompts were taken from
+    prompts = json.loads((out / "prompts.json").read_text())
+    recs = {rec.id: rec for rec in ws.catalog.images(split="test")}
+    _, true, _ = load_images(ws, [recs[p["image"]] for p in prompts])
+    preds = Judge(judge).predict(true)
+    exact = np.mean([pr == p["attributes"] for pr, p in zip(preds, prompts, strict=True)])
+    assert res["judge_ceiling"]["combo_agreement"] == pytest.approx(exact)
+    assert [p["seed"] for p in prompts] == sorted({p["seed"] for p in prompts}, key=[
+        p["seed"] for p in prompts].index)  # one seed per prompt, shared by both rows
+
+    page = (out / "compare.html").read_text()
+    assert page.count("data:image/png;base64,") == 8  # 4 prompts × (base, LoRA)
+    assert prompts[0]["prompt"] in page
+
+    again = CliRunner().invoke(app, args)  # a rerun reuses the images and measures the same
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "compare.json").read_text())["lora"] == res["lora"]
+
+
+def test_compare_names_a_missing_lora(tmp_path, parts):
+    ws, model, _, judge = parts
+    r = CliRunner().invoke(app, ["compare", str(ws.root), "--model", str(model), "--lora",
+                                 str(tmp_path / "nope.safetensors"), "--judge", str(judge)])
+    assert r.exit_code == 2 and "nope.safetensors: no such file" in r.output
