@@ -76,6 +76,8 @@ class QCConfig(Strict):
     range_margin: float = Field(default=0.5, ge=0, description="× real range width, each side")
     sharpness_quantile: float = Field(default=0.05, ge=0, le=1)
     sharpness_factor: float = Field(default=0.5, gt=0, description="× real low quantile")
+    sharpness_reference: Literal["real", "decoder"] = Field(
+        default="real", description="'decoder': the factor × what the model's VAE keeps")
     hash_size: int = Field(default=8, ge=4, le=8, description="perceptual hash side (≤ 8)")
     duplicate_hamming: int = Field(default=6, ge=0, description="hash shortlist, bits")
     duplicate_rms: float = Field(default=6.0, ge=0, description="32² grey thumbnail RMS")

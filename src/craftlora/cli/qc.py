@@ -18,6 +18,7 @@ def qc(
     judge: Annotated[Path | None, typer.Option(help="judge checkpoint: enables attribute "
                                                      "agreement and domain features")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    sharpness_reference: Annotated[str | None, typer.Option(help="'decoder': scale the sharpness limit to what the model's VAE keeps (measured once, cached); default: [qc] sharpness_reference")] = None,  # noqa: E501
 ) -> None:
     """Run the automatic checks on a set; results per image and check go into the catalog.
 
@@ -31,7 +32,8 @@ def qc(
 
     try:
         with Workspace.open(ws) as w:
-            summary = run_qc(w, set_name, judge=judge, progress=not as_json)
+            summary = run_qc(w, set_name, judge=judge, progress=not as_json,
+                             sharpness_reference=sharpness_reference)
     except (QCError, WorkspaceError, ConfigError, OSError, ValueError, RuntimeError) as e:
         fail(str(e))
     if as_json:

@@ -119,7 +119,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
                        lambda: synthetic.run_oracle(ws_dir, n_oracle, s, progress))
     qc = steps.run("qc", "8. automatic QC of every synthetic set",
                    lambda: synthetic.run_quality_control(
-                       ws_dir, judge_path, [*synthetic.SETS, "oracle"], s.model, progress))
+                       ws_dir, judge_path, [*synthetic.SETS, "oracle"], progress))
     for name, q in qc.items():
         console.print(f"  {name}: {q['passed_all']}/{q['n']} pass ({q['pass_rate']:.1%}); "
                       f"failures {q['failures_by_reason'] or 'none'}")

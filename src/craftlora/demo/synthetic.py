@@ -108,37 +108,17 @@ def run_oracle(ws_dir: Path, n: int, s: DemoSettings, progress: bool) -> dict[st
         return add_render_set(ws, "oracle", n, seed=10, size=s.size, progress=progress)
 
 
-def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], model: str,
-                        progress: bool, decoder_images: int = 128) -> dict[str, Any]:
-    """QC every set; sets the generator made get the decoder-matched sharpness limit.
-
-    The limit for generated sets is the configured one scaled by how much Laplacian variance
-    the model's VAE keeps on ``decoder_images`` real training images (``qc.decoder``); the
-    oracle set (true renders, never decoded) keeps the configured limit.
-    """
+def run_quality_control(ws_dir: Path, judge: Path, sets: list[str], progress: bool
+                        ) -> dict[str, Any]:
+    """QC every set with the sharpness limit matched to the decoder that made it (``qc``)."""
     from craftlora.catalog.workspace import Workspace
-    from craftlora.metrics.sets import load_images
-    from craftlora.models.loader import load_components
     from craftlora.qc import run_qc
-    from craftlora.qc.decoder import decoder_matched_factor, roundtrip_sharpness
 
     out: dict[str, Any] = {}
     with Workspace.open(ws_dir) as ws:
-        cfg = ws.config.qc
-        _, real, errors = load_images(
-            ws, ws.catalog.images(origin="real", split="train")[:decoder_images])
-        dec = {**roundtrip_sharpness(load_components(model).vae, real,
-                                     analysis_size=cfg.analysis_size),
-               "skipped": errors}  # each names the file and why it did not decode
-        matched = cfg.model_copy(update={
-            "sharpness_factor": decoder_matched_factor(cfg.sharpness_factor, dec["ratio"])})
         for name in sets:
-            decoded = name in SETS
-            set_cfg = matched if decoded else cfg
-            summ = run_qc(ws, name, judge=judge, config=set_cfg, progress=progress)
+            summ = run_qc(ws, name, judge=judge, sharpness_reference="decoder",
+                          progress=progress)
             out[name] = {k: summ[k] for k in ("n", "passed_all", "pass_rate", "checks",
-                                              "failures_by_reason")}
-            out[name]["sharpness_limit"] = {
-                "factor": set_cfg.sharpness_factor,
-                "decoder_matched": decoded, "decoder": dec if decoded else None}
+                                              "failures_by_reason", "sharpness_limit")}
     return out

@@ -24,6 +24,7 @@ from craftlora.data.imageio import BadImageError, load_rgb
 from craftlora.metrics.features import PixelExtractor
 from craftlora.metrics.judge import Judge
 from craftlora.qc import checks as C
+from craftlora.qc.decoder import matched_config
 from craftlora.qc.measure import ImageStats, measure
 
 CHUNK = 256
@@ -130,13 +131,23 @@ class _Reader:
 
 
 def run_qc(ws: Workspace, set_name: str, *, judge: Path | str | Judge | None = None,
-           config: QCConfig | None = None, progress: bool = False) -> dict[str, Any]:
-    """Run every applicable check on ``set_name``; return a summary (pass rates by reason)."""
+           config: QCConfig | None = None, sharpness_reference: str | None = None,
+           progress: bool = False) -> dict[str, Any]:
+    """Run every applicable check on ``set_name``; return a summary (pass rates by reason).
+
+    ``sharpness_reference`` overrides the config's (``"real"`` or ``"decoder"``).
+    """
     cfg = config or ws.config.qc
+    if sharpness_reference is not None:
+        cfg = QCConfig.model_validate({**cfg.model_dump(),
+                                       "sharpness_reference": sharpness_reference})
     cat = ws.catalog
     records = cat.images(set_name=set_name)
     if not records:
         raise C.QCError(f"set {set_name!r} has no images (known sets: {sorted(cat.sets())})")
+    limit: dict[str, Any] = {"decoder_matched": False, "factor": cfg.sharpness_factor}
+    if cfg.sharpness_reference == "decoder":
+        cfg, limit = matched_config(ws, records, cfg)
     jd = _open_judge(judge)
     space = cfg.outlier_features
     if space == "auto":
@@ -236,6 +247,7 @@ def run_qc(ws: Workspace, set_name: str, *, judge: Path | str | Judge | None = N
         "judge": jd.describe() if jd is not None else None,
         "reference": ref.summary() if ref is not None else {"n": len(refs)},
         "config": cfg.model_dump(mode="json"),
+        "sharpness_limit": limit,
     })
     return summary
 
