@@ -9,7 +9,6 @@ from craftlora.demo.run import DemoError, _settings_file
 from craftlora.demo.settings import DEMO_CAPTION_TEMPLATE, preset
 from craftlora.demo.sketch import find_controlnet
 from craftlora.demo.steps import StepRunner
-from craftlora.demo.synthetic import needed
 
 
 def test_a_finished_step_is_not_run_again(tmp_path):
@@ -36,14 +35,6 @@ def test_a_failed_step_leaves_no_record_and_runs_again(tmp_path):
     assert not (tmp_path / "steps" / "s.json").exists()
     assert StepRunner(tmp_path, Console(quiet=True)).run("s", "step", lambda: {"ok": 1}) == {
         "ok": 1}
-
-
-def test_shares_are_of_the_final_training_set():
-    # 5 % and 10 % of real + synthetic, as the study's 570 and 2,500 beside 25,877 real images
-    assert needed(4181, 0.05) == 220
-    assert needed(4181, 0.10) == 465
-    n = needed(25877, 0.10)
-    assert n / (25877 + n) == pytest.approx(0.10, abs=1e-4)
 
 
 def test_presets_shrink_and_unknown_names_fail():

@@ -11,14 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from craftlora.catalog.workspace import Workspace, WorkspaceError
 from craftlora.cli.app import app, console, fail, print_json
 from craftlora.config import ConfigError, read_toml
-from craftlora.generate.plan_model import PlanError, save_plan
-from craftlora.generate.planner import DualConfig, TierConfig, make_plan
+from craftlora.generate.plan_model import PlanError
+from craftlora.generate.plan_write import write_plan
+from craftlora.generate.planner import DualConfig, TierConfig
 from craftlora.generate.prompts import (
     DEFAULT_LORA_WEIGHT,
     LoraNotFoundError,
     PromptSpec,
     PromptSyntaxError,
-    build_prompt,
 )
 
 PHRASES_FILE = "prompt_phrases.toml"
@@ -72,6 +72,8 @@ def plan_cmd(
     total: Annotated[
         int | None, typer.Option(help="images in the (comprehensive) set; fills tier 7")
     ] = None,
+    share: Annotated[list[float] | None, typer.Option(help="size by share of train + synthetic instead of --total (dual: give it twice, minimal then comprehensive)")] = None,  # noqa: E501
+    margin: Annotated[float, typer.Option(min=0, help="extra share generated for QC losses (with --share)")] = 0.2,  # noqa: E501
     out: Annotated[Path | None, typer.Option(help="plan file (default WS/plan.toml)")] = None,
     by: Annotated[
         str, typer.Option(help="combination attributes, e.g. glaze,type (default: all)")
@@ -109,28 +111,12 @@ def plan_cmd(
                 name, _, weight = item.partition(":")
                 tags.append(f"<lora:{name}:{weight or DEFAULT_LORA_WEIGHT}>")
             spec = spec.model_copy(update={"loras": [*spec.loras, *tags]})
-            plan = make_plan(
-                w,
-                strategy=strategy,
-                by=[b.strip() for b in by.split(",") if b.strip()] or None,
-                total=total,
-                tiers=pf.tiers,
-                dual=pf.dual,
-                confusion=confusion,
-                valid=valid,
-                split=None if split == "all" else split,
-                prompt=spec,
-                seed=seed,
-            )
-            preview = {
-                (s.name, e.id): build_prompt(w.config, e.attributes, plan.prompt)
-                for s in plan.sets
-                for e in s.entries
-            }
             target = out or (w.root / "plan.toml")
-            if target.exists() and not force:
-                raise PlanError(f"{target}: exists; pass --force to overwrite or --out elsewhere")
-            save_plan(plan, target, preview)
+            plan, sized = write_plan(
+                w, target, strategy=strategy, shares=share or (), margin=margin, total=total,
+                by=[b.strip() for b in by.split(",") if b.strip()] or None, tiers=pf.tiers,
+                dual=pf.dual, confusion=confusion, valid=valid,
+                split=None if split == "all" else split, prompt=spec, seed=seed, force=force)
     except (PlanError, ConfigError, WorkspaceError, PromptSyntaxError, ValueError) as e:
         fail(str(e))
     summary = {
@@ -142,6 +128,7 @@ def plan_cmd(
                 "images": s.total,
                 "combinations": len(s.entries),
                 "tiers": _tiers(s),
+                **sized["sets"][s.name],
             }
             for s in plan.sets
         },

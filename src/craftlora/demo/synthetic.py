@@ -1,8 +1,7 @@
 """Plan, generate and QC the demo's synthetic sets, and render the oracle set.
 
-The study's two sets (570 targeted, 2,500 comprehensive images beside 25,877 real ones) are
-scaled as shares of the final training set: ``minimal`` makes 5 % of real-train + synthetic,
-``comprehensive`` 10 % (the dual-dataset plan), each with a margin for images QC rejects.
+``minimal`` makes 5 % of real-train + synthetic, ``comprehensive`` 10 % (the dual-dataset
+plan), each with a margin for images QC rejects (``generate.plan_write``).
 """
 
 from __future__ import annotations
@@ -15,43 +14,21 @@ from craftlora.demo.settings import DemoSettings
 SETS = ("minimal", "comprehensive")
 
 
-def needed(n_real_train: int, share: float) -> int:
-    """Synthetic images that make ``share`` of the final training set (as the mixer counts)."""
-    from craftlora.classify.mixing import synthetic_count
-
-    return synthetic_count(n_real_train, share, None)
-
-
 def make_demo_plan(ws_dir: Path, plan_path: Path, s: DemoSettings, lora_tag: str
                    ) -> dict[str, Any]:
-    """The dual plan (minimal + comprehensive) with the LoRA tag in every prompt."""
+    """The dual plan (minimal + comprehensive) sized by ``s.shares``, the LoRA in every prompt."""
     from craftlora.catalog.workspace import Workspace
-    from craftlora.generate.plan_model import save_plan
-    from craftlora.generate.planner import DualConfig, make_plan
-    from craftlora.generate.prompts import PromptSpec, build_prompt
+    from craftlora.generate.plan_write import write_plan
+    from craftlora.generate.prompts import PromptSpec
 
+    g = s.generation
     with Workspace.open(ws_dir) as ws:
-        n_train = len(ws.catalog.images(split="train", origin="real"))
-        want = [needed(n_train, r) for r in s.shares]
-        make = [int(round(w * (1 + s.generate_margin))) + 2 for w in want]
-        dual = DualConfig(minimal_total=make[0], comprehensive_total=make[1])
-        plan = make_plan(ws, strategy="dual", dual=dual, prompt=PromptSpec(loras=[lora_tag]),
-                         seed=s.world_seed)
-        g = s.generation
-        plan.generation = plan.generation.model_copy(update={
-            "sampler": g.sampler, "steps": g.steps, "cfg": g.cfg, "clip_skip": g.clip_skip,
-            "batch_size": g.batch_size, "seed": s.world_seed})
-        preview = {(st.name, e.id): build_prompt(ws.config, e.attributes, plan.prompt)
-                   for st in plan.sets for e in st.entries}
-        save_plan(plan, plan_path, preview)
-    return {
-        "plan": str(plan_path), "real_train": n_train,
-        "sets": {st.name: {"images": st.total, "combinations": len(st.entries),
-                           "needed_for_share": w, "share": r}
-                 for st, w, r in zip(plan.sets, want, s.shares, strict=True)},
-        "notes": plan.notes, "lora_tag": lora_tag,
-        "example_prompt": next(iter(preview.values()), ""),
-    }
+        _, summary = write_plan(
+            ws, plan_path, strategy="dual", shares=s.shares, margin=s.generate_margin,
+            prompt=PromptSpec(loras=[lora_tag]), seed=s.world_seed, force=True,
+            generation={"sampler": g.sampler, "steps": g.steps, "cfg": g.cfg,
+                        "clip_skip": g.clip_skip, "batch_size": g.batch_size})
+    return {**summary, "lora_tag": lora_tag}
 
 
 def generate_shard(ws_dir: str, plan_path: str, model: str, lora_dir: str, shard: int,
