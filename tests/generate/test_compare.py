@@ -72,7 +72,7 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
         p["seed"] for p in prompts].index)  # one seed per prompt, shared by both rows
 
     page = (out / "compare.html").read_text()
-    assert page.count("data:image/png;base64,") == 8  # 4 prompts × (base, LoRA)
+    assert page.count("data:image/png;base64,") == 9  # 4 prompts × (base, LoRA) + the chart
     assert prompts[0]["prompt"] in page
 
     again = CliRunner().invoke(app, args)  # a rerun reuses the images and measures the same

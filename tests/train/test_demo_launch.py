@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from craftlora.demo.steps import _launch, _logged_step
+from craftlora.train.launch import launch_cpu as _launch
+from craftlora.train.launch import logged_step as _logged_step
 
 
 def test_logged_step_reads_the_last_complete_line(tmp_path):

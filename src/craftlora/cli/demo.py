@@ -60,9 +60,8 @@ def demo(
     if workers is not None:
         updates["workers"] = workers
     s = s.model_copy(update=updates)
-    if not s.is_full:
-        console.print(f"[bold yellow]{s.preset} run: smaller sets, {len(s.seeds)} seed(s), "
-                      "fewer steps — its figures are not the full experiment's.[/]")
+    if s.note:
+        console.print(f"[bold yellow]{s.note}[/]")
     try:
         run_demo(out, s, console)
     except (DemoError, ValueError, RuntimeError, OSError) as e:

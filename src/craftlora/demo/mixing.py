@@ -1,19 +1,16 @@
-"""The demo's mixing experiment: real-only vs real + syn-5 / syn-10 / oracle-10 × seeds.
-
-The configurations are split over two processes (each writes its runs under its own folder);
-then every finished run is gathered into ``OUT/experiment`` and the experiment runner, which
-skips runs whose result exists, writes the summary, ``results.json`` and ``report.html``.
-"""
+"""The demo's mixing experiment: real-only vs real + syn-5 / syn-10 / oracle-10 × seeds."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from craftlora.classify.config import TrainConfig
 from craftlora.demo.settings import DemoSettings
 from craftlora.experiment.config import ExperimentConfig, MixConfig
+from craftlora.experiment.runner import run_experiment
 
 
 def classifier_config(s: DemoSettings) -> TrainConfig:
@@ -38,49 +35,12 @@ def experiment_config(ws_dir: Path, s: DemoSettings) -> ExperimentConfig:
                             configs=configs, bootstrap=s.bootstrap)
 
 
-def _run_part(cfg_json: str, out: str, report: Any = None) -> dict[str, Any]:
-    from craftlora.experiment.config import ExperimentConfig
-    from craftlora.experiment.runner import run_experiment
-
-    cfg = ExperimentConfig.model_validate_json(cfg_json)
-    res = run_experiment(cfg, Path(out), Path(out), progress=False)
-    return {"runs_trained_now": res["runs_trained_now"], "wall_s": res["wall_s"]}
-
-
-def _count_done(folders: list[Path]) -> int:
-    return sum(len(list(f.glob("runs/*/seed-*/result.json"))) for f in folders)
-
-
 def run_mixing(out: Path, ws_dir: Path, s: DemoSettings, progress: bool) -> dict[str, Any]:
-    from craftlora.demo.parallel import run_parallel
-    from craftlora.experiment.runner import run_experiment
-
-    cfg = experiment_config(ws_dir, s)
+    """The experiment in ``OUT/experiment`` (runs in ``s.workers`` processes; resumable)."""
+    cfg = experiment_config(ws_dir, s).model_copy(update={"workers": s.workers})
     final = Path(out) / "experiment"
     final.mkdir(parents=True, exist_ok=True)
-    k = max(1, min(s.workers, len(cfg.configs)))
-    groups = [cfg.configs[i::k] for i in range(k)]
-    parts = [Path(out) / "experiment-parts" / f"part-{i}" for i in range(k)]
-    for folder, group in zip(parts, groups, strict=True):  # earlier finished runs carry over
-        for mc in group:
-            src = final / "runs" / mc.name
-            if src.is_dir() and not (folder / "runs" / mc.name).exists():
-                shutil.copytree(src, folder / "runs" / mc.name)
-    args = [(cfg.model_copy(update={"configs": g, "baseline": None}).model_dump_json(),
-             str(p)) for g, p in zip(groups, parts, strict=True)]
-    total = len(cfg.configs) * len(cfg.seeds)
-    run_parallel(_run_part, args, total=total, desc="experiment runs", progress=progress,
-                 poll=lambda: _count_done(parts))
-    for folder in parts:
-        for run in folder.glob("runs/*/seed-*/result.json"):
-            dest = final / run.relative_to(folder)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run, dest)
-    import tomli_w
-
     (final / "experiment.toml").write_text(
         "# the demo's experiment; rerun with `craftlora experiment run` on this file\n"
         + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)), encoding="utf-8")
-    results = run_experiment(cfg, final, final, progress=progress)
-    shutil.rmtree(Path(out) / "experiment-parts", ignore_errors=True)
-    return results
+    return run_experiment(cfg, final, final, progress=progress)

@@ -1,7 +1,7 @@
 """``OUT/report.html``: Table 6, labelled sample grids, QC, the experiment, wall times.
 
-Self-contained (sample images inline as PNG data); it links the experiment's own report and
-the long-tail charts. Every figure comes from ``demo.json``; none is typed in here.
+Self-contained: charts and sample images are inline PNG data (it links only the experiment's
+own longer report). Every figure comes from ``demo.json``; none is typed in here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,26 @@ from typing import Any
 
 from PIL import Image
 
+from craftlora.experiment.charts import deltas_chart
+from craftlora.generate.compare import agreement_chart
+
 H = html.escape
+
+
+def _chart(png: bytes, alt: str) -> str:
+    return (f'<img class=chart alt="{H(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+
+
+def _counts(d: Mapping[str, int]) -> str:
+    """{'train': 1320, 'val': 340} → '1,320 train, 340 val'."""
+    return ", ".join(f"{v:,} {k}" for k, v in d.items())
+
+
+def _mean(s: Mapping[str, Any]) -> str:
+    """mean ± std over seeds, or the one seed's value."""
+    return f"{s['mean']:.3f}" if len(s.get("seeds", [])) < 2 else \
+        f"{s['mean']:.3f} ± {s['std']:.3f}"
 
 
 def _img(im: Image.Image, scale: int = 2) -> str:
@@ -43,12 +62,12 @@ def table6_html(t6: Mapping[str, Any]) -> str:
         if key not in t6:
             continue
         r = t6[key]
-        rows.append(f"<tr><td>{label}</td><td>{_f(r['fd_domain'])}</td>"
+        rows.append(f"<tr><td>{label}</td><td>{r['fd_domain']:.1f}</td>"
                     f"<td>{_f(r['glaze_type_agreement'], True)}</td>"
                     f"<td>{_f(r['combo_agreement'], True)}</td><td>{r['n']}</td></tr>")
-    c = t6["checks"]
-    checks = "".join(f"<li>{H(k)}: <b>{_f(v, k in ('fd_reduction', 'lora_combo_over_ceiling'))}"
-                     f"</b></li>" for k, v in c.items())
+    v = t6["vs_base"]["lora"]
+    checks = "".join(f"<li>{'reached' if ok else 'not reached'}: {H(k)}</li>"
+                     for k, ok in t6.get("checks", {}).items())
     j = t6["judge"]
     return (
         "<h2>Table 6 on the mini world: base vs LoRA, same prompts and seeds</h2>"
@@ -59,7 +78,11 @@ def table6_html(t6: Mapping[str, Any]) -> str:
         f"{t6['reference']['n']} real test images; agreement = the judge reads the intended "
         "attributes back. The ceiling row is the judge on fresh true renders of the same "
         "combinations; the VAE row is those renders encoded and decoded by the base's VAE, the "
-        f"best any image made through that decoder can look.</p><ul>{checks}</ul>")
+        "best any image made through that decoder can look.</p>"
+        f"<p>The LoRA lowers the base's FD by {_f(v['fd_reduction'], True)} and reaches "
+        f"{_f(v['combo_over_ceiling'], True)} of the judge's ceiling on exact combinations.</p>"
+        + _chart(agreement_chart(dict(t6), ["base", "lora"]), "Table 6 agreement chart")
+        + (f"<ul>{checks}</ul>" if checks else ""))
 
 
 def judge_html(judge: Mapping[str, Any]) -> str:
@@ -123,19 +146,19 @@ def synthetic_html(ws_dir: Path, set_name: str, k: int = 12) -> str:
                         ", ".join(f"{x['name']} sha256 {x.get('sha256', '?')[:16]}… w "
                                   f"{x['unet']}" for x in p.get("loras", []))))
             a = r.attributes
-            cells.append(f"<td>{_img(Image.open(ws.resolve(r.path)).convert('RGB'))}<br>"
-                         f"<small>{H(' '.join(a.get(x, '') for x in ('glaze', 'type')))}"
-                         "</small></td>")
+            cells.append(f"<figure>{_img(Image.open(ws.resolve(r.path)).convert('RGB'))}"
+                         f"<figcaption>{H(' '.join(a.get(x, '') for x in ('glaze', 'type')))}"
+                         "</figcaption></figure>")
     who = "; ".join(f"model <code>{H(m)}</code> ({H(h)}…) + LoRA {H(lo) or 'none'}"
                     for m, h, lo in sorted(makers))
     return (f"<h3>set <code>{H(set_name)}</code></h3><p>made by {who}</p>"
-            f"<table><tr>{''.join(cells)}</tr></table>")
+            f"<div class=strip>{''.join(cells)}</div>")
 
 
 def qc_html(qc: Mapping[str, Any]) -> str:
     rows = []
     for name, s in qc.items():
-        why = ", ".join(f"{k} {v}" for k, v in s["failures_by_reason"].items()) or "—"
+        why = ", ".join(f"{k} {v}" for k, v in s["failures_by_reason"].items()) or "none"
         rows.append(f"<tr><td>{H(name)}</td><td>{s['n']}</td><td>{s['passed_all']}</td>"
                     f"<td>{_f(s['pass_rate'], True)}</td><td>{H(why)}</td></tr>")
     dec = next((s["sharpness_limit"]["decoder"] for s in qc.values()
@@ -155,24 +178,28 @@ def experiment_html(res: Mapping[str, Any]) -> str:
     head = "".join(f"<th>{H(t)} F1-macro</th>" for t in tasks)
     rows = []
     for name, c in res["configs"].items():
-        cells = "".join(
-            f"<td>{c['tasks'][t]['f1_macro']['mean']:.3f} ± {c['tasks'][t]['f1_macro']['std']:.3f}"
-            "</td>" for t in tasks)
+        cells = "".join(f"<td>{_mean(c['tasks'][t]['f1_macro'])}</td>" for t in tasks)
         rows.append(f"<tr><td>{H(name)}</td>{cells}</tr>")
-    return (f"<h2>Mixing experiment</h2><p>{res['real_train_images']} real training images, "
-            f"{res['val_images']} validation and {res['test_images']} test images (all real); "
-            f"seeds {res['seeds']}; classifier: {H('; '.join(res['produced_by']))}. Mean ± std "
-            "over seeds. Deltas with paired bootstrap intervals, minority classes and confusion "
-            "pairs: <a href=\"experiment/report.html\">experiment/report.html</a>.</p>"
-            f"<table><tr><th>configuration</th>{head}</tr>{''.join(rows)}</table>")
+    seeds = res["seeds"]
+    spread = ("mean ± std over seeds " + ", ".join(map(str, seeds)) if len(seeds) > 1
+              else f"one seed ({seeds[0]}), so no spread")
+    notes = "".join(f"<li>{H(n)}</li>" for n in res.get("notes", []))
+    return (f"<h2>Mixing experiment</h2><p>{res['real_train_images']:,} real training images, "
+            f"{res['val_images']:,} validation and {res['test_images']:,} test images (all "
+            f"real); classifier: {H('; '.join(res['produced_by']))}; F1-macro {spread}. "
+            "Minority classes and confusion pairs: <a href=\"experiment/report.html\">"
+            "experiment/report.html</a>.</p>"
+            f"<table><tr><th>configuration</th>{head}</tr>{''.join(rows)}</table>"
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + (_chart(deltas_chart(res), "F1-macro changes with CIs") if res.get("deltas")
+               else ""))
 
 
 def write_report(out: Path, demo: Mapping[str, Any]) -> Path:
     out = Path(out)
     ws_dir = Path(demo["world"]["workspace"])
     quick = demo["settings"]["preset"] != "full"
-    banner = ("<p class=warn><b>Quick look:</b> smaller sets, one seed, fewer steps — these are "
-              "not the full experiment's figures.</p>" if quick else "")
+    banner = f"<p class=warn><b>Quick look:</b> {H(demo['note'])}</p>" if quick else ""
     walls = "".join(f"<tr><td>{H(k)}</td><td>{v:.0f}</td></tr>"
                     for k, v in demo["wall_s_per_step"].items())
     cn = demo["controlnet"]
@@ -182,13 +209,16 @@ def write_report(out: Path, demo: Mapping[str, Any]) -> Path:
     w = demo["world"]
     parts = [
         "<!doctype html><meta charset=utf-8><title>craftlora demo</title><style>"
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:2px 8px;"
-        "border-bottom:1px solid #ddd;text-align:left}.warn{background:#fff3cd;padding:6px}"
-        "</style><h1>craftlora demo on the mini world</h1>", banner,
-        f"<p>mini-kiln: {w['images']} images, {w['combinations']} combinations, imbalance ratio "
-        f"{w['imbalance_ratio']:.0f}, split {w['split']}; captions "
-        f"<code>{H(w['caption_template'])}</code>. Charts: <a href=\"stats/long_tail.png\">long "
-        "tail</a>, <a href=\"stats/lorenz.png\">Lorenz curve</a>.</p>",
+        "body{font-family:sans-serif;max-width:1180px;margin:2em auto;padding:0 1em}"
+        "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}"
+        ".warn{background:#fff3cd;padding:6px}.chart{max-width:100%;height:auto}"
+        ".strip{display:flex;flex-wrap:wrap;gap:4px}figure{margin:0;text-align:center}"
+        "img{max-width:100%}</style><h1>craftlora demo on the mini world</h1>", banner,
+        f"<p>mini-kiln: {w['images']:,} images, {w['combinations']} combinations, imbalance "
+        f"ratio {w['imbalance_ratio']:.0f}, split {_counts(w['split'])}; captions "
+        f"<code>{H(w['caption_template'])}</code>.</p>",
+        *(_chart(Path(p).read_bytes(), k.replace("_", " ")) for k, p in w["charts"].items()
+          if Path(p).is_file()),
         table6_html(demo["table6"]),
         judge_html(demo["judge"]),
         samples_html(out, demo),

@@ -56,7 +56,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     from craftlora.demo.build_judge import shipped_judge
     from craftlora.demo.parallel import in_background, one_thread, wait_for
     from craftlora.demo.report import write_report
-    from craftlora.demo.sketch import measure_controlnet
+    from craftlora.generate.sketch_eval import measure_controlnet
 
     one_thread()
     console = console or Console()
@@ -70,8 +70,9 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
 
     world = steps.run("world", "1. mini-kiln: render, catalog, split, caption, stats",
                       lambda: S.build_world(out, s, progress))
-    console.print(f"  {world['images']} images, {world['combinations']} combinations, split "
-                  f"{world['split']}, captions like {world['caption_example']!r}")
+    split = ", ".join(f"{v:,} {k}" for k, v in world["split"].items())
+    console.print(f"  {world['images']:,} images, {world['combinations']} combinations, split "
+                  f"{split}, captions like {world['caption_example']!r}")
 
     judge_path = out / "judge" / "judge.safetensors"
     shipped = None
@@ -124,7 +125,9 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
         console.print(f"  {name}: {q['passed_all']}/{q['n']} pass ({q['pass_rate']:.1%}); "
                       f"failures {q['failures_by_reason'] or 'none'}")
     cn = steps.run("controlnet", "9. sketch guidance: contour F1 of the tiny ControlNet",
-                   lambda: measure_controlnet(s))
+                   lambda: measure_controlnet(s.model, s.controlnet_images,
+                                              steps=s.generation.steps, cfg=s.generation.cfg,
+                                              sampler=s.generation.sampler))
     console.print(f"  contour F1 (2 px): {cn['contour_f1']:.3f}" if cn["contour_f1"] is not None
                   else f"  [yellow]not measured:[/] {cn['reason']}")
     exp = steps.run("experiment", "10. experiment: real-only vs mixes × seeds",
@@ -136,9 +139,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     demo = {
         "demo": "craftlora mini-world porcelain study",
         "preset": s.preset,
-        "note": None if s.is_full else (
-            f"{s.preset} preset: smaller sets, {len(s.seeds)} seed(s), fewer steps — these "
-            "figures are NOT the full experiment's"),
+        "note": s.note,
         "table6": t6["table6"],
         "controlnet": cn,
         "experiment": exp,
@@ -165,6 +166,10 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     return demo
 
 
+def _mean(s: dict[str, Any]) -> str:
+    return f"{s['mean']:.3f}" if len(s["seeds"]) < 2 else f"{s['mean']:.3f} ± {s['std']:.3f}"
+
+
 def print_table6(console: Console, t6: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -188,11 +193,12 @@ def print_experiment(console: Console, res: dict[str, Any]) -> None:
     from rich.table import Table
 
     tasks = list(res["tasks"])
-    t = Table(title=f"F1-macro on the real test set, mean ± std over seeds {res['seeds']}")
+    seeds = ", ".join(map(str, res["seeds"]))
+    t = Table(title=f"F1-macro on the real test set, mean ± std over seeds {seeds}"
+              if len(res["seeds"]) > 1 else f"F1-macro on the real test set (seed {seeds})")
     t.add_column("configuration")
     for task in tasks:
         t.add_column(task)
     for name, c in res["configs"].items():
-        t.add_row(name, *(f"{c['tasks'][x]['f1_macro']['mean']:.3f} ± "
-                          f"{c['tasks'][x]['f1_macro']['std']:.3f}" for x in tasks))
+        t.add_row(name, *(_mean(c["tasks"][x]["f1_macro"]) for x in tasks))
     console.print(t)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image
@@ -39,6 +40,9 @@ from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
 from craftlora.models.loader import load_components
 from craftlora.models.roundtrip import roundtrip_images
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 BASE = "base"
 #: the tag of the per-image seeds (the demo's Table 6 was measured with these seeds)
@@ -194,10 +198,33 @@ def public(res: dict[str, Any]) -> dict[str, Any]:
             for k, v in res.items()}
 
 
-def _data_uri(im: Image.Image | np.ndarray) -> str:
+def agreement_chart(res: dict[str, Any], rows: list[str]) -> bytes:
+    """PNG: glaze+type and exact agreement per row as bars, the ceilings as dashed lines."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    x = np.arange(len(rows))
+    for k, (key, label) in enumerate((("glaze_type_agreement", "glaze + type"),
+                                      ("combo_agreement", "exact"))):
+        vals = [res[r][key] or 0.0 for r in rows]
+        ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=label, color=f"C{k}")
+        for c, style in (("judge_ceiling", "--"), ("decoder_ceiling", ":")):
+            if c in res and res[c][key] is not None:
+                ax.axhline(res[c][key], color=f"C{k}", ls=style, lw=1,
+                           label=f"{label}: {c.replace('_', ' ')}")
+    ax.set_xticks(x, [r.replace("_", " ") for r in rows])
+    ax.set(ylim=(0, 1), ylabel="share the judge reads as intended")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     buf = io.BytesIO()
-    (im if isinstance(im, Image.Image) else Image.fromarray(im)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _data_uri(im: Image.Image | np.ndarray | bytes) -> str:
+    if not isinstance(im, bytes):
+        buf = io.BytesIO()
+        (im if isinstance(im, Image.Image) else Image.fromarray(im)).save(buf, format="PNG")
+        im = buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(im).decode()
 
 
 def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) -> Path:
@@ -229,6 +256,8 @@ def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) 
         f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images).</p>"
         "<table><tr><th>images from</th><th>FD</th><th>glaze+type</th><th>exact</th>"
         f"<th>N</th></tr>{''.join(figs)}</table>"
+        f'<p><img src="{_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
+        'style="max-width:100%"></p>'
         f"<h2>First {len(prompts)} prompts</h2><table><tr><th>prompt</th>{head}</tr>"
         f"{''.join(lines)}</table>")
     path = out / "compare.html"
