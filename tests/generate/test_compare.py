@@ -44,12 +44,13 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
     ws, model, lora, judge = parts
     out = tmp_path / "cmp"
     args = ["compare", str(ws.root), "--model", str(model), "--lora", str(lora),
-            "--prompts", "4", "--judge", str(judge), "--steps", "2", "--size", "16",
-            "--out", str(out), "--json"]
+            "--vs-lora", str(lora), "--prompts", "4", "--judge", str(judge), "--steps", "2",
+            "--size", "16", "--out", str(out), "--json"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     res = json.loads((out / "compare.json").read_text())
-    assert res["prompts"] == 4 and res["settings"]["loras"] == {"lora": str(lora)}
+    assert res["prompts"] == 4
+    assert res["settings"]["loras"] == {"lora": str(lora), "vs_lora": str(lora)}
     assert res["reference"] == {"set": "real test split", "n": 12, "skipped": []}
     assert "domain" in res["judge"]["feature_space"]
     for row in ("base", "lora", "judge_ceiling", "decoder_ceiling"):
@@ -57,6 +58,7 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
         assert fig["n"] == 4 and math.isfinite(fig["fd_domain"]) and fig["fd_domain"] >= 0
         assert 0.0 <= fig["combo_agreement"] <= fig["glaze_type_agreement"] <= 1.0
     assert res["base"]["fd_domain"] != res["lora"]["fd_domain"]  # the LoRA changed the images
+    assert res["vs_lora"] == res["lora"]  # the same LoRA on the same prompts and seeds
     v = res["vs_base"]["lora"]
     assert v["fd_reduction"] == pytest.approx(1 - res["lora"]["fd_domain"]
                                               / res["base"]["fd_domain"])
@@ -72,7 +74,7 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
         p["seed"] for p in prompts].index)  # one seed per prompt, shared by both rows
 
     page = (out / "compare.html").read_text()
-    assert page.count("data:image/png;base64,") == 9  # 4 prompts × (base, LoRA) + the chart
+    assert page.count("data:image/png;base64,") == 13  # 4 prompts × 3 rows + the chart
     assert prompts[0]["prompt"] in page
 
     again = CliRunner().invoke(app, args)  # a rerun reuses the images and measures the same
