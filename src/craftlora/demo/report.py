@@ -49,8 +49,6 @@ def _img(im: Image.Image, scale: int = 2) -> str:
 def _f(x: Any, pct: bool = False) -> str:
     if x is None:
         return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "NO"
     return f"{100 * x:.1f} %" if pct else f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
@@ -79,8 +77,9 @@ def table6_html(t6: Mapping[str, Any]) -> str:
         "attributes back. The ceiling row is the judge on fresh true renders of the same "
         "combinations; the VAE row is those renders encoded and decoded by the base's VAE, the "
         "best any image made through that decoder can look.</p>"
-        f"<p>The LoRA lowers the base's FD by {_f(v['fd_reduction'], True)} and reaches "
-        f"{_f(v['combo_over_ceiling'], True)} of the judge's ceiling on exact combinations.</p>"
+        f"<p>The LoRA lowers the base's FD by {_f(v['fd_reduction'], True)}"
+        + (f" and reaches {_f(v['combo_over_ceiling'], True)} of the judge's ceiling on exact "
+           "combinations" if v["combo_over_ceiling"] is not None else "") + ".</p>"
         + _chart(agreement_chart(dict(t6), ["base", "lora"]), "Table 6 agreement chart")
         + (f"<ul>{checks}</ul>" if checks else ""))
 
@@ -167,7 +166,8 @@ def qc_html(qc: Mapping[str, Any]) -> str:
         f"<p>Sharpness limit for generated sets, matched to the base model's VAE: its round "
         f"trip keeps {dec['ratio']:.1%} of the Laplacian variance of {dec['n']} real training "
         f"images (median {dec['roundtrip_median']:.1f} vs {dec['real_median']:.1f}), so their "
-        f"limit is scaled by that ratio; the oracle set keeps the configured limit.</p>")
+        f"limit is scaled by that ratio (never past the configured limit); the oracle set keeps "
+        "the configured limit.</p>")
     return ("<h2>Automatic QC</h2><table><tr><th>set</th><th>images</th><th>passed</th>"
             "<th>pass rate</th><th>failures by check</th></tr>" + "".join(rows) + "</table>"
             + note)

@@ -122,8 +122,9 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
                    lambda: synthetic.run_quality_control(
                        ws_dir, judge_path, [*synthetic.SETS, "oracle"], progress))
     for name, q in qc.items():
+        why = ", ".join(f"{k} {v}" for k, v in q["failures_by_reason"].items()) or "none"
         console.print(f"  {name}: {q['passed_all']}/{q['n']} pass ({q['pass_rate']:.1%}); "
-                      f"failures {q['failures_by_reason'] or 'none'}")
+                      f"failures: {why}")
     cn = steps.run("controlnet", "9. sketch guidance: contour F1 of the tiny ControlNet",
                    lambda: measure_controlnet(s.model, s.controlnet_images,
                                               steps=s.generation.steps, cfg=s.generation.cfg,
