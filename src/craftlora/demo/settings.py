@@ -123,18 +123,40 @@ class DemoSettings(Strict):
                 "for those.")
 
 
+#: seconds per unit on an idle 2-core machine, from the full demo's per-step walls (world 17 s,
+#: LoRA 899, Table 6 83, generate 120, QC 19, ControlNet 9, experiment 456; shipped judge)
+RATES = {"render": 17 / 6000, "lora_sample": 899 / (3500 * 32), "table6_image": 83 / 640,
+         "generated_image": 120 / 782, "qc_image": 19 / 1312, "controlnet_image": 9 / 32,
+         "classifier_image_epoch": 456 / (12 * 8 * 4200), "process_start": 10.0}
+TRAIN_SHARE = 0.66  # of the world in the train split
+
+
+def estimate_wall_s(s: DemoSettings) -> dict[str, float]:
+    """Each step's expected wall time (s) for the full demo's rates; judge shipped."""
+    n_train = TRAIN_SHARE * s.n_real
+    made = [n_train * r / (1 - r) * (1 + s.generate_margin) + 2 for r in s.shares]
+    per_run = s.classifier.epochs * (n_train + max(made))
+    r, start = RATES, RATES["process_start"]
+    return {
+        "world": r["render"] * s.n_real,
+        "lora": r["lora_sample"] * s.lora.steps * s.lora.batch_size + start,
+        "table6": r["table6_image"] * 2 * s.table6_images + start,
+        "generate": r["generated_image"] * sum(made) + start,
+        "oracle": r["render"] * max(made),
+        "qc": r["qc_image"] * (sum(made) + max(made)),
+        "controlnet": r["controlnet_image"] * s.controlnet_images,
+        "experiment": r["classifier_image_epoch"] * 4 * len(s.seeds) * per_run + start,
+    }
+
+
 def preset(name: str) -> DemoSettings:
     """``full`` (the real demo), ``quick`` (a first look) or ``tiny`` (tests)."""
     if name == "full":
         return DemoSettings()
-    if name == "quick":
-        # Sized from the full demo's per-step walls on an idle 2-core machine (LoRA 0.26 s a
-        # step at batch 32, 0.13 s a Table 6 image, 0.15 s a generated image, 2.2 ms a
-        # classifier image-epoch): world 8 s, LoRA 85, Table 6 22, generate 40, oracle and QC
-        # 13, ControlNet 4, experiment 40, start-ups 15 — about 225 s, 290 s with 30 % headroom.
+    if name == "quick":  # estimate_wall_s: about 220 s, 285 s with 30 % headroom
         return DemoSettings(
             preset="quick", n_real=2000, table6_images=48, seeds=[0],
-            lora=LoraPreset(steps=280),
+            lora=LoraPreset(steps=350),
             judge=JudgePreset(n_per_combo=6, n_val_per_combo=1, n_test_per_combo=1, epochs=5,
                               recalibrate_per_combo=4, heldout_per_combo=2),
             classifier=ClassifierPreset(epochs=4, patience=4), bootstrap=100,

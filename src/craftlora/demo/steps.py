@@ -125,7 +125,7 @@ def train_judge_step(out: str, s_json: str, report: Any = None) -> dict[str, Any
     rep = train_judge(path, n_per_combo=j.n_per_combo, n_val_per_combo=j.n_val_per_combo,
                       n_test_per_combo=j.n_test_per_combo, seed=1234, size=s.size, config=cfg,
                       progress=False, decoder=vae)
-    from craftlora.demo.recalibrate import recalibrate
+    from craftlora.mini.recalibrate import recalibrate
 
     rep["heldout_before_recalibration"] = rep["heldout"]
     rep["heldout"] = recalibrate(path, per_combo=j.recalibrate_per_combo,
