@@ -80,6 +80,8 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
     again = CliRunner().invoke(app, args)  # a rerun reuses the images and measures the same
     assert again.exit_code == 0, again.output
     assert json.loads((out / "compare.json").read_text())["lora"] == res["lora"]
+    other = CliRunner().invoke(app, [*args[:-3], "--cfg", "3", *args[-3:]])
+    assert other.exit_code == 2 and "other settings" in other.output  # stale images not reused
 
 
 def test_compare_names_a_missing_lora(tmp_path, parts):

@@ -275,6 +275,11 @@ def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path, *,
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    made_by = out / "settings.json"  # the images on disk were made with these
+    if made_by.is_file() and json.loads(made_by.read_text(encoding="utf-8")) != s.model_dump():
+        raise ValueError(f"{out} holds images made with other settings ({made_by}); "
+                         "use another --out or delete it")
+    atomic_write_json(made_by, s.model_dump())
     with Workspace.open(ws_dir) as ws:
         if not (out / "prompts.json").is_file():
             atomic_write_json(out / "prompts.json", choose_prompts(ws, s.prompts, s.prompt_seed))
