@@ -9,9 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from glaze_type_world import build
 from typer.testing import CliRunner
 
 from craftlora.cli.main import app
+from craftlora.generate.compare import CompareSettings, compare
 from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
 from craftlora.models.classifier import build_classifier, save_classifier
@@ -89,3 +91,14 @@ def test_compare_names_a_missing_lora(tmp_path, parts):
     r = CliRunner().invoke(app, ["compare", str(ws.root), "--model", str(model), "--lora",
                                  str(tmp_path / "nope.safetensors"), "--judge", str(judge)])
     assert r.exit_code == 2 and "nope.safetensors: no such file" in r.output
+
+
+def test_without_a_test_split_prompts_come_from_train_and_there_is_no_ceiling(tmp_path, parts):
+    _, model, _, judge = parts
+    ws = build(tmp_path / "no-test", n_train=2, n_eval=0)  # 12 train images, no val/test
+    s = CompareSettings(model=str(model), loras={}, prompts=3, steps=2, size=16)
+    res = compare(ws.root, tmp_path / "c", s, judge, progress=False)
+    ws.close()
+    assert res["reference"]["set"] == "real train split" and res["reference"]["n"] == 12
+    assert "judge_ceiling" not in res and "decoder_ceiling" not in res
+    assert res["base"]["n"] == 3 and res["vs_base"] == {}

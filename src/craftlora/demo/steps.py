@@ -174,30 +174,12 @@ def lora_config(out: Path, s: DemoSettings) -> Any:
 def train_lora(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, Any]:
     """Train the LoRA on the real train split; resumes from its last checkpoint.
 
-    With ``s.workers`` > 1 it runs as that many CPU processes under ``accelerate launch``
-    (torch.distributed with gloo), each with batch ``batch_size / workers``: the same samples
-    and noise as one process with the whole batch, in about 1/workers of the time.
+    With ``s.workers`` > 1 it runs as that many CPU processes (``train_on_cpus``).
     """
-    import tomli_w
+    from craftlora.train.launch import last_loss, train_on_cpus
 
-    from craftlora.train.checkpoint import complete_checkpoints
-    from craftlora.train.launch import last_loss, launch_cpu
-
-    cfg = lora_config(out, s)
-    n = s.workers if s.lora.batch_size % s.workers == 0 else 1
-    cfg.batch_size = s.lora.batch_size // n
-    run_dir = Path(cfg.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    toml = run_dir / "train.toml"
-    toml.write_text(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)),
-                    encoding="utf-8")
-    resume = "latest" if complete_checkpoints(run_dir / "checkpoints") else None
-    if n > 1:
-        res = launch_cpu(toml, run_dir, n, resume, cfg.max_steps, progress)
-    else:
-        from craftlora.train.trainer import train
-
-        res = train(cfg, resume=resume)
+    res = train_on_cpus(lora_config(out, s), s.workers, progress)
+    run_dir = Path(res["output_dir"])
     loras = Path(out) / "loras"
     loras.mkdir(parents=True, exist_ok=True)
     target = loras / f"{LORA_NAME}.safetensors"
@@ -212,5 +194,5 @@ def train_lora(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, A
         "batch_size": s.lora.batch_size, "processes": res.get("processes", 1),
         "steps_per_s": res["timings"]["steps_per_s"],
         "final_loss": last_loss(run_dir / "log.jsonl"),
-        "base_model": s.model, "config": str(toml),
+        "base_model": s.model, "config": res["config"],
     }

@@ -14,9 +14,33 @@ import time
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from tqdm import tqdm
 
 from craftlora.demo.parallel import advance
+from craftlora.train.checkpoint import complete_checkpoints
+from craftlora.train.config import TrainConfig
+from craftlora.train.trainer import train
+
+
+def train_on_cpus(cfg: TrainConfig, processes: int, progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg`` (resuming from its latest complete checkpoint); its run summary.
+
+    With ``processes`` > 1 dividing the batch, it runs as that many CPU processes, each with
+    batch ``batch_size / processes``: the same samples and noise as one process with the whole
+    batch, in about 1/processes of the time. The config is written to ``OUTPUT_DIR/train.toml``.
+    """
+    n = processes if processes > 1 and cfg.batch_size % processes == 0 else 1
+    cfg = cfg.model_copy(update={"batch_size": cfg.batch_size // n})
+    run_dir = Path(cfg.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    toml = run_dir / "train.toml"
+    toml.write_text(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)),
+                    encoding="utf-8")
+    resume = "latest" if complete_checkpoints(run_dir / "checkpoints") else None
+    res = (launch_cpu(toml, run_dir, n, resume, cfg.max_steps, progress) if n > 1
+           else train(cfg, resume=resume))
+    return {**res, "output_dir": str(run_dir), "config": str(toml)}
 
 
 def launch_cpu(toml: Path, run_dir: Path, n: int, resume: str | None, total: int,
