@@ -1,24 +1,74 @@
-"""The root typer app and the shared output helpers every command module uses."""
+"""The root typer app, its help panels, the one-line error handler and the shared output helpers."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
+
+from craftlora.cli.errors import describe
+
+# Help panels, in the order of the loop; every command names one with rich_help_panel=.
+WORKSPACE = "Workspace"
+DATA = "Data"
+TRAIN = "Train"
+GENERATE = "Generate"
+CHECK = "Check"
+MEASURE = "Measure"
+WORLDS = "Worlds"
+PANELS = (WORKSPACE, DATA, TRAIN, GENERATE, CHECK, MEASURE, WORLDS)
+
+DEBUG_ENV = "CRAFTLORA_DEBUG"
+MINI_NAMES = ("mini", "mini-base")
+
+
+class LoopGroup(TyperGroup):
+    """The root command group: lists commands panel by panel, in the order of the loop, and
+    turns an exception no command foresaw into one ``error:`` line (a traceback with --debug)."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+
+        def rank(name: str) -> int:
+            panel = getattr(self.commands[name], "rich_help_panel", None)
+            return PANELS.index(panel) if panel in PANELS else len(PANELS)
+
+        return sorted(names, key=rank)  # stable: registration order within a panel
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help, fail()
+            raise
+        except Exception as e:
+            if ctx.params.get("debug") or debug_requested():
+                raise
+            fail(f"{describe(e)} (rerun with --debug for the traceback)")
+
 
 app = typer.Typer(
     name="craftlora",
     help="LoRA workbench for craft and heritage imagery.",
+    cls=LoopGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # markdown, not Rich markup: "[tiers]" in a help text is a TOML table, not a style tag
+    rich_markup_mode="markdown",
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def debug_requested() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def print_json(obj: Any) -> None:
@@ -33,6 +83,22 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def model_source(source: str) -> str:
+    """A model or ControlNet source from the shell: a path that exists becomes absolute (so it
+    means the same from any folder); ``mini`` and hub ids stay as they are."""
+    path = Path(source).expanduser()
+    if source in MINI_NAMES or not path.exists():
+        return source
+    return str(path.absolute())
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar=DEBUG_ENV, help=f"show the traceback of an error (or {DEBUG_ENV}=1)"
+        ),
+    ] = False,
+) -> None:
     """LoRA workbench for craft and heritage imagery: catalog, train, generate, filter, measure."""

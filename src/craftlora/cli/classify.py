@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 classify_app = typer.Typer(help="Multi-task classifier, judge and oracle sets.",
                            no_args_is_help=True)
-app.add_typer(classify_app, name="classify")
+app.add_typer(classify_app, name="classify", rich_help_panel=MEASURE)
 
 
 @classify_app.command("train")

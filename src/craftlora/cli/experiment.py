@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 experiment_app = typer.Typer(help="Mixing experiments: configs × seeds.", no_args_is_help=True)
-app.add_typer(experiment_app, name="experiment")
+app.add_typer(experiment_app, name="experiment", rich_help_panel=MEASURE)
 
 
 @experiment_app.command("run")

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 metrics = typer.Typer(help="Image-set metrics: FD/KID, agreement, diversity, contours.",
                       no_args_is_help=True)
-app.add_typer(metrics, name="metrics")
+app.add_typer(metrics, name="metrics", rich_help_panel=MEASURE)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 WsArg = Annotated[Path, typer.Argument(help="workspace folder")]

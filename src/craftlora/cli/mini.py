@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import WORLDS, app, console, fail, print_json
 
 mini = typer.Typer(help="The embedded mini world: procedural datasets and contact sheets.",
                    no_args_is_help=True)
-app.add_typer(mini, name="mini")
+app.add_typer(mini, name="mini", rich_help_panel=WORLDS)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 Workers = Annotated[int | None, typer.Option(help="processes (default: up to 2)")]

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import CHECK, DATA, app, console, fail, print_json
 
 
-@app.command()
+@app.command(rich_help_panel=CHECK)
 def qc(
     ws: Annotated[Path, typer.Argument(help="workspace folder")],
     set_name: Annotated[str, typer.Option("--set", help="catalog set to check")],
@@ -52,7 +52,7 @@ def qc(
     console.print(f"outlier features: {summary['outlier_features']['extractor']}")
 
 
-@app.command()
+@app.command(rich_help_panel=DATA)
 def specular(
     images: Annotated[list[Path], typer.Argument(help="image files")],
     out: Annotated[Path | None, typer.Option(help="folder for corrected PNGs")] = None,
