@@ -33,6 +33,10 @@ class LoopGroup(TyperGroup):
     """The root command group: lists commands panel by panel, in the order of the loop, and
     turns an exception no command foresaw into one ``error:`` line (a traceback with --debug)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _literal_help(self)
+
     def list_commands(self, ctx: typer.Context) -> list[str]:
         names = super().list_commands(ctx)
 
@@ -53,6 +57,19 @@ class LoopGroup(TyperGroup):
             fail(f"{describe(e)} (rerun with --debug for the traceback)")
 
 
+def _literal_help(cmd: Any) -> None:
+    """Help texts are plain text: escape what Rich would read as markup (``[tiers]`` is a TOML
+    table, not a style tag) in this command, its parameters and every command below it."""
+    for attr in ("help", "short_help", "epilog"):
+        if getattr(cmd, attr, None):
+            setattr(cmd, attr, escape(getattr(cmd, attr)))
+    for param in getattr(cmd, "params", []):
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
+    for sub in getattr(cmd, "commands", {}).values():
+        _literal_help(sub)
+
+
 app = typer.Typer(
     name="craftlora",
     help="LoRA workbench for craft and heritage imagery.",
@@ -60,8 +77,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    # markdown, not Rich markup: "[tiers]" in a help text is a TOML table, not a style tag
-    rich_markup_mode="markdown",
 )
 console = Console()
 err_console = Console(stderr=True)
