@@ -242,7 +242,7 @@ def test_shell_paths_resolve_against_the_current_folder(tmp_path, gen_tiny_pipe,
     r = runner.invoke(app, ["plan", str(root), "--by", "glaze,type", "--total", "2", "--split",
                             "all", "--config", "planner.toml", "--model", "model", "--json"])
     assert r.exit_code == 0, r.output
-    assert not any("from the preset" in n for n in json.loads(r.stdout)["notes"])
+    assert not any("from the model's preset" in n for n in json.loads(r.stdout)["notes"])
     text = (root / "plan.toml").read_text()
     assert f"model = {json.dumps(str(shell / 'model'))}" in text and "steps = 1" in text
     r = runner.invoke(app, ["generate", str(root), "--plan", str(root / "plan.toml"),
@@ -255,3 +255,25 @@ def test_shell_paths_resolve_against_the_current_folder(tmp_path, gen_tiny_pipe,
     sha = hashlib.sha256((shell / "sketch.png").read_bytes()).hexdigest()
     assert rec.provenance["sketch"] == {"path": str(shell / "sketch.png"), "sha256": sha}
     assert rec.provenance["model"] == str(shell / "model")
+
+
+def test_generate_notes_a_model_of_another_family_than_the_plan(tmp_path):
+    """The plan was made for the mini base; --model names an SD 1.5 folder (configs only: the
+    note comes before any weight is read; the run then ends in one error line, as the folder
+    holds no weights)."""
+    root = _ws(tmp_path)
+    (root / "planner.toml").write_text("[tiers]\ntype_min = 0\nglaze_min = 0\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["plan", str(root), "--split", "all", "--total", "2",
+                               "--config", str(root / "planner.toml")]).exit_code == 0
+    sd15 = tmp_path / "sd15"
+    (sd15 / "unet").mkdir(parents=True)
+    (sd15 / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (sd15 / "unet" / "config.json").write_text('{"cross_attention_dim": 768}')
+    r = runner.invoke(app, ["generate", str(root), "--plan", str(root / "plan.toml"),
+                            "--model", str(sd15)], env={"COLUMNS": "400"})
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert lines[0].startswith("note: the plan's [generation] settings were chosen for mini;")
+    assert "SD 1.5: DPM++ 2M Karras" in lines[0]
+    errors = [x for x in lines if x.startswith("error: ")]
+    assert r.exit_code == 2 and errors == lines[-1:]

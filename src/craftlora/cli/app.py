@@ -51,6 +51,9 @@ class LoopGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help, fail()
             raise
+        except BrokenPipeError:  # `craftlora … | head`: the reader left; nothing to report
+            _silence_stdout()
+            raise typer.Exit(141) from None
         except Exception as e:
             if ctx.params.get("debug") or debug_requested():
                 raise
@@ -80,6 +83,15 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. under a test runner)
+        pass
 
 
 def debug_requested() -> bool:

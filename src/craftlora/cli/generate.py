@@ -9,7 +9,16 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from craftlora.catalog.workspace import Workspace, WorkspaceError
-from craftlora.cli.app import GENERATE, TRAIN, app, console, fail, model_source, print_json
+from craftlora.cli.app import (
+    GENERATE,
+    TRAIN,
+    app,
+    console,
+    err_console,
+    fail,
+    model_source,
+    print_json,
+)
 from craftlora.config import ConfigError, read_toml
 from craftlora.generate.plan_model import PlanError, load_plan, save_plan
 from craftlora.generate.planner import DualConfig, TierConfig, make_plan
@@ -20,7 +29,7 @@ from craftlora.generate.prompts import (
     PromptSyntaxError,
     build_prompt,
 )
-from craftlora.models.presets import presets_help
+from craftlora.models.presets import PresetError, get_preset, model_family, presets_help
 
 PHRASES_FILE = "prompt_phrases.toml"
 
@@ -171,8 +180,10 @@ def plan_cmd(
             )
     for n in plan.notes:
         console.print(f"  note: {n}")
+    loras = " --lora-dir FOLDER_OF_THE_LORA" if plan.prompt.loras else ""
     console.print(
-        f"plan written to {target}; edit it, then `craftlora generate {ws} --plan {target}`"
+        f"plan written to {target}; edit it, then `craftlora generate {ws} --plan {target}"
+        f"{loras}`"
     )
 
 
@@ -220,7 +231,9 @@ def generate_cmd(
     from craftlora.generate.runner import generate
 
     try:
-        source = model_source(model) if model else load_plan(plan).generation.model
+        planned_for = load_plan(plan).generation.model
+        source = model_source(model) if model else planned_for
+        _warn_other_family(source, planned_for)
         with Workspace.open(ws) as w:
             result = generate(
                 w,
@@ -269,6 +282,21 @@ def generate_cmd(
         )
     if d["duplicates"]:
         console.print(f"{len(d['duplicates'])} images duplicated an existing one and were dropped")
+
+
+def _warn_other_family(source: str, planned_for: str) -> None:
+    """A note on stderr when --model is of another family than the plan's settings were for."""
+    try:
+        now, then = model_family(source), model_family(planned_for)
+    except PresetError:
+        return
+    if now != then:
+        err_console.print(
+            f"note: the plan's [generation] settings were chosen for {get_preset(then).label}; "
+            f"this model's preset is {get_preset(now).summary()}; edit them or plan again "
+            "with --model",
+            highlight=False, markup=False, soft_wrap=True,
+        )
 
 
 @app.command("train-controlnet", rich_help_panel=TRAIN)

@@ -503,7 +503,8 @@ def generation_settings(
             preset = preset_for(model)
         except PresetError as e:
             raise PlanError(f"{e}; set {', '.join(unset)} under [generation]") from None
-        notes.append(f"{', '.join(unset)} from the preset {preset.summary()} ({preset.source})")
+        notes.append(f"{', '.join(unset)} from the model's preset, {preset.summary()}; "
+                     f"{preset.source}")
     try:
         return GenerationSettings.model_validate({**given, "model": model, "seed": seed})
     except ValidationError as e:
