@@ -26,6 +26,8 @@ WORLDS = "Worlds"
 PANELS = (WORKSPACE, DATA, TRAIN, GENERATE, CHECK, MEASURE, WORLDS)
 
 DEBUG_ENV = "CRAFTLORA_DEBUG"
+# a validation message names the field and the fault; pydantic's documentation URL is noise
+os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
 MINI_NAMES = ("mini", "mini-base")
 
 
@@ -103,10 +105,12 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print a clear error to stderr and exit non-zero."""
+def fail(message: str | BaseException, code: int = 2) -> None:
+    """Print a clear error (a message, or an exception described) as one line on stderr and
+    exit non-zero."""
+    text = describe(message) if isinstance(message, BaseException) else " ".join(message.split())
     # soft_wrap: a long path must stay one string (greppable, copyable), never be broken by width
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

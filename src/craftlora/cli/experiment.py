@@ -31,12 +31,12 @@ def run_cmd(
         if workspace is not None:
             cfg.workspace = str(workspace.resolve())
     except ExperimentConfigError as e:
-        fail(str(e))
+        fail(e)
     out = out or config.parent / f"{config.stem}-out"
     try:
         results = run_experiment(cfg, config.parent, out, progress=not as_json)
     except (ValueError, RuntimeError, OSError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json({k: v for k, v in results.items() if k != "configs"} | {
             "configs": results["configs"], "results": str(out / "results.json"),

@@ -154,7 +154,7 @@ def plan_cmd(
                 raise PlanError(f"{target}: exists; pass --force to overwrite or --out elsewhere")
             save_plan(plan, target, preview)
     except (PlanError, ConfigError, WorkspaceError, PromptSyntaxError, ValueError) as e:
-        fail(str(e))
+        fail(e)
     summary = {
         "plan": str(target),
         "strategy": plan.strategy,
@@ -260,7 +260,7 @@ def generate_cmd(
         ValueError,
         OSError,
     ) as e:
-        fail(str(e))
+        fail(e)
     d = result.to_dict()
     if as_json:
         print_json(d)
@@ -338,7 +338,7 @@ def train_controlnet_cmd(
             progress=not as_json,
         )
     except (ModelSourceError, ValidationError, ValueError, OSError, FloatingPointError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(card)
         return

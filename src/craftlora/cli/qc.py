@@ -33,7 +33,7 @@ def qc(
         with Workspace.open(ws) as w:
             summary = run_qc(w, set_name, judge=judge, progress=not as_json)
     except (QCError, WorkspaceError, ConfigError, OSError, ValueError, RuntimeError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(summary)
         return
