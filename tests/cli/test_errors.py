@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -73,6 +74,12 @@ def test_usage_errors_and_help_keep_click_behaviour(plan_blocked):
     assert CliRunner().invoke(app, ["plan", "--help"]).exit_code == 0
 
 
+def _os_call_pickle() -> bytes:
+    """A pickle that would call os.getcwd when unpickled: opcodes written by hand, not by
+    pickling anything (GLOBAL 'posix getcwd', empty tuple, REDUCE, STOP)."""
+    return b"cposix\ngetcwd\n)R."
+
+
 def test_describe_real_exceptions(tmp_path):
     with pytest.raises(ValidationError) as e:
         Attribute(values=[])
@@ -96,8 +103,14 @@ def test_describe_real_exceptions(tmp_path):
         (tmp_path / "nope.toml").read_text()
     assert describe(e.value) == f"{tmp_path / 'nope.toml'}: no such file or directory"
 
-    pk = pickle.UnpicklingError("Weights only load failed.\nPlease file an issue ...\nmore")
-    assert describe(pk) == "refused to load a pickle payload (Weights only load failed.)"
+    payload = tmp_path / "rng.pt"
+    payload.write_bytes(_os_call_pickle())
+    with pytest.raises(pickle.UnpicklingError) as e:
+        torch.load(payload, weights_only=True)
+    text = describe(e.value)
+    assert text.startswith("refused a file that holds more than plain weights (")
+    assert text.endswith("(Trying to load unsupported GLOBAL posix.getcwd whose module posix is "
+                         "blocked.)") and "False" not in text
     assert describe(KeyError("steps")) == "KeyError: 'steps'"
     assert describe(ValueError("a\n  b")) == "a b"
     long = describe(RuntimeError("x" * 1000))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import pickle
+import re
 import sqlite3
 
 from pydantic import ValidationError
@@ -31,7 +32,7 @@ def describe(e: BaseException) -> str:
     elif isinstance(e, OSError):
         text = _os_reason(e)
     elif isinstance(e, pickle.UnpicklingError):
-        text = f"refused to load a pickle payload ({_first_line(e)})"
+        text = f"refused a file that holds more than plain weights ({_unpickler_reason(e)})"
     elif isinstance(e, MemoryError):
         text = "out of memory"
     elif type(e).__name__ == "SafetensorError":
@@ -60,9 +61,13 @@ def _sqlite_reason(e: sqlite3.Error) -> str:
     return msg
 
 
-def _first_line(e: BaseException) -> str:
-    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-    return lines[0] if lines else type(e).__name__
+def _unpickler_reason(e: BaseException) -> str:
+    """torch's weights_only message, less its advice to load the file unsafely."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", str(e)) if p.strip()]
+    advice = ("Weights only load failed", "Check the documentation")
+    reason = " ".join(p for p in paragraphs if not p.startswith(advice))
+    reason = reason.split("WeightsUnpickler error:")[-1].strip()
+    return reason or "not plain tensors"
 
 
 def _one_line(text: str) -> str:
