@@ -242,7 +242,10 @@ def test_shell_paths_resolve_against_the_current_folder(tmp_path, gen_tiny_pipe,
     r = runner.invoke(app, ["plan", str(root), "--by", "glaze,type", "--total", "2", "--split",
                             "all", "--config", "planner.toml", "--model", "model", "--json"])
     assert r.exit_code == 0, r.output
-    assert not any("from the model's preset" in n for n in json.loads(r.stdout)["notes"])
+    summary = json.loads(r.stdout)
+    assert not any("from the model's preset" in n for n in summary["notes"])
+    assert summary["generation"]["model"] == str(shell / "model")
+    assert (summary["generation"]["sampler"], summary["generation"]["steps"]) == ("Euler", 1)
     text = (root / "plan.toml").read_text()
     assert f"model = {json.dumps(str(shell / 'model'))}" in text and "steps = 1" in text
     r = runner.invoke(app, ["generate", str(root), "--plan", str(root / "plan.toml"),

@@ -29,6 +29,7 @@ def test_registry_names_and_values():
     assert (sd15.sampler, sd15.cfg, sd15.clip_skip, sd15.resolution) == (
         "DPM++ 2M Karras", 7.0, 2, 512)
     assert (get_preset("sd2").resolution, get_preset("sdxl").resolution) == (768, 1024)
+    assert (sd15.train_clip_skip, get_preset("mini").train_clip_skip) == (1, 0)
     assert get_preset("sd2").clip_skip == get_preset("sdxl").clip_skip == 1
     for name in preset_names():  # every preset names a sampler the registry knows
         assert resolve_sampler(get_preset(name).sampler).name == get_preset(name).sampler

@@ -159,6 +159,7 @@ def plan_cmd(
         "plan": str(target),
         "strategy": plan.strategy,
         "by": plan.by,
+        "generation": plan.generation.model_dump(mode="json", exclude_none=True),
         "sets": {
             s.name: {
                 "images": s.total,
@@ -178,8 +179,13 @@ def plan_cmd(
             console.print(
                 f"  {tier:<14} {t['combinations']:>4} combinations {t['images']:>6} images"
             )
+    g = plan.generation
+    console.print(
+        f"generation: {g.sampler}, {g.steps} steps, CFG {g.cfg:g}, clip skip {g.clip_skip} "
+        f"(model {g.model})", highlight=False, markup=False,
+    )
     for n in plan.notes:
-        console.print(f"  note: {n}")
+        console.print(f"  note: {n}", highlight=False, markup=False)
     loras = " --lora-dir FOLDER_OF_THE_LORA" if plan.prompt.loras else ""
     console.print(
         f"plan written to {target}; edit it, then `craftlora generate {ws} --plan {target}"

@@ -40,6 +40,11 @@ class ModelPreset(BaseModel):
     resolution: int = Field(gt=0, description="native image side in pixels")
     source: str = Field(description="where these values come from")
 
+    @property
+    def train_clip_skip(self) -> int:
+        """The same layer in diffusers' convention (layers skipped), as training configs count."""
+        return self.clip_skip - 1
+
     def summary(self) -> str:
         """``SD 1.5: DPM++ 2M Karras, 20 steps, CFG 7, clip skip 2, 512 px``."""
         return (
