@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from craftlora.cli.errors import describe
+from craftlora.models.presets import MINI_NAMES
 
 # Help panels, in the order of the loop; every command names one with rich_help_panel=.
 WORKSPACE = "Workspace"
@@ -28,7 +29,6 @@ PANELS = (WORKSPACE, DATA, TRAIN, GENERATE, CHECK, MEASURE, WORLDS)
 DEBUG_ENV = "CRAFTLORA_DEBUG"
 # a validation message names the field and the fault; pydantic's documentation URL is noise
 os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
-MINI_NAMES = ("mini", "mini-base")
 
 
 class LoopGroup(TyperGroup):
