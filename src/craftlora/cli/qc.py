@@ -93,5 +93,7 @@ def specular(
     else:
         for r in rows:
             console.print(r)
-    if any("error" in r for r in rows):
-        raise typer.Exit(1)
+    bad = [r for r in rows if "error" in r]
+    if bad:
+        fail(f"{len(bad)} of {len(rows)} images not processed, e.g. {bad[0]['image']}: "
+             f"{bad[0]['error']}", code=1)
