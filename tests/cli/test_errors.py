@@ -45,7 +45,7 @@ def test_unforeseen_os_error_is_one_line_and_exit_2(plan_blocked):
     assert not isinstance(r.exception, OSError)
     err = _lines(r.stderr)
     assert len(err) == 1, r.stderr
-    assert err[0].startswith("error: ") and "afile" in err[0]
+    assert err[0].startswith("error: ") and "afile: already exists" in err[0]
     assert "rerun with --debug" in err[0] and "Traceback" not in r.output
 
 

@@ -18,6 +18,8 @@ _OS_REASONS = {
     errno.EPERM: "operation not permitted",
     errno.ENOENT: "no such file or directory",
     errno.EDQUOT: "disk quota exceeded",
+    errno.EEXIST: "already exists",
+    errno.ENOTDIR: "not a folder",
 }
 
 
