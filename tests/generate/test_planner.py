@@ -336,6 +336,10 @@ def test_plan_file_without_settings_reads_its_model_preset(tmp_path):
     path.write_text(text.replace('model = "mini"', f"model = {json.dumps(str(sd2))}"))
     g = load_plan(path).generation
     assert (g.sampler, g.cfg, g.clip_skip) == ("DPM++ 2M Karras", 7.0, 1)
+    path.write_text(text.replace('model = "mini"', 'model = "org/some-model"'))
+    with pytest.raises(PlanError, match="org/some-model: cannot tell the model family.*set "
+                                        "steps, cfg, sampler, clip_skip in \\[generation\\]"):
+        load_plan(path)
 
 
 def test_confusion_from_an_experiments_own_results_json(tmp_path):
