@@ -19,6 +19,7 @@ from craftlora.catalog.workspace import Workspace
 from craftlora.cli.errors import describe
 from craftlora.cli.main import app
 from craftlora.config import Attribute, WorkspaceConfig
+from craftlora.generate.plan_model import GenerationSettings
 
 
 @pytest.fixture
@@ -86,6 +87,9 @@ def test_describe_real_exceptions(tmp_path):
     text = describe(e.value)
     assert text.startswith("invalid Attribute: values:") and "http" not in text
     assert "\n" not in text
+    with pytest.raises(ValidationError) as e:  # a validator's own ValueError, without a prefix
+        GenerationSettings(model="org/x")
+    assert describe(e.value).startswith("invalid GenerationSettings: value: org/x: cannot tell")
 
     bad = tmp_path / "catalog.sqlite"
     bad.write_bytes(b"\x00garbage" * 512)

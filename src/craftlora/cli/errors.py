@@ -27,7 +27,8 @@ def describe(e: BaseException) -> str:
     """``what went wrong`` in one line, without a traceback, a URL or a Python repr."""
     if isinstance(e, ValidationError):
         text = f"invalid {e.title}: " + "; ".join(
-            f"{'.'.join(map(str, x['loc'])) or 'value'}: {x['msg']}" for x in e.errors()
+            f"{'.'.join(map(str, x['loc'])) or 'value'}: {x['msg'].removeprefix('Value error, ')}"
+            for x in e.errors()
         )
     elif isinstance(e, sqlite3.Error):
         text = f"catalog database: {_sqlite_reason(e)}"
