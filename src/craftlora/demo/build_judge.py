@@ -73,9 +73,9 @@ def shipped_judge(size: int, assets: Path = ASSETS) -> tuple[Path | None, str]:
 
 def main(argv: list[str] | None = None) -> None:
     from craftlora.classify.judge import train_judge
-    from craftlora.demo.parallel import one_thread
     from craftlora.demo.steps import judge_train_config
     from craftlora.models.loader import load_components
+    from craftlora.runtime.workers import one_thread
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ASSETS)

@@ -54,9 +54,9 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     """Run (or resume) the demo into ``out``; return demo.json's content."""
     from craftlora.demo import mixing, synthetic, table6
     from craftlora.demo.build_judge import shipped_judge
-    from craftlora.demo.parallel import in_background, one_thread, run_parallel, wait_for
     from craftlora.demo.report import write_report
     from craftlora.demo.sketch import measure_controlnet
+    from craftlora.runtime.workers import in_background, one_thread, run_parallel, wait_for
 
     one_thread()
     console = console or Console()

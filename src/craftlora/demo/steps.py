@@ -228,7 +228,7 @@ def _launch(toml: Path, run_dir: Path, n: int, resume: str | None, total: int,
 
     from tqdm import tqdm
 
-    from craftlora.demo.parallel import advance
+    from craftlora.runtime.workers import advance
 
     exe = Path(sys.executable).with_name("accelerate")
     cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",

@@ -77,8 +77,8 @@ def generate_shard(ws_dir: str, plan_path: str, model: str, lora_dir: str, shard
 
 def run_generation(out: Path, ws_dir: Path, plan_path: Path, s: DemoSettings,
                    progress: bool) -> dict[str, Any]:
-    from craftlora.demo.parallel import run_parallel
     from craftlora.generate.plan_model import load_plan
+    from craftlora.runtime.workers import run_parallel
 
     plan = load_plan(plan_path)
     total = sum(st.total for st in plan.sets)
