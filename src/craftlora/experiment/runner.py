@@ -41,7 +41,7 @@ def prepare(p: PrepareConfig, root: Path, progress: bool = True) -> list[dict[st
         import tempfile
 
         from craftlora.catalog.ingest import ingest
-        from craftlora.data.split import assign_splits
+        from craftlora.catalog.split import assign_splits
         from craftlora.mini.kiln import workspace_config
         from craftlora.mini.render import render_kiln
 
@@ -53,7 +53,7 @@ def prepare(p: PrepareConfig, root: Path, progress: bool = True) -> list[dict[st
             ws.close()
         notes.append({"built": str(root), "ingested": rep.ingested, "split": split["counts"]})
     if p.render_sets:
-        from craftlora.classify.oracle import add_render_set
+        from craftlora.mini.oracle import add_render_set
 
         with Workspace.open(root) as ws:
             for s in p.render_sets:
