@@ -126,3 +126,44 @@ def test_run_parallel_in_process_reports_progress_and_keeps_order():
 
     assert run_parallel(job, [(3,)], total=3, desc="x", progress=False) == [30]
     assert seen == [3]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_killing_ingest_leaves_no_worker_behind(tmp_path):
+    """Issue 22 item 3: SIGKILL of `craftlora ingest` left two workers blocked on a pipe."""
+    import numpy as np
+    from PIL import Image
+
+    from craftlora.catalog.workspace import Workspace
+    from craftlora.config import Attribute, IngestConfig, WorkspaceConfig
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(600):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(src / f"{i}.png")
+    cfg = WorkspaceConfig(attributes={"glaze": Attribute(values=["a"])},
+                          ingest=IngestConfig(workers=2))
+    Workspace.create(tmp_path / "ws", cfg).close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "craftlora.cli.main", "ingest",
+                             str(tmp_path / "ws"), str(src), "--json"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            time.sleep(0.02)
+            workers = _children(proc.pid)
+        assert len(workers) == 2, "ingest ended before its two workers could be seen"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.05)
+        assert not {p for p in workers if _alive(p)}
+    finally:
+        for p in workers:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
