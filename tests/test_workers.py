@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from craftlora.runtime.workers import map_chunks, run_parallel
+from craftlora.runtime.workers import first_error, map_chunks, pool, run_parallel
 
 POOL_SCRIPT = """
 import sys, time
@@ -103,6 +103,15 @@ def test_workers_die_when_the_parent_is_killed(tmp_path, start):
 def test_run_parallel_workers_die_when_the_parent_is_killed(tmp_path):
     workers, survivors = _kill_parent_and_watch(tmp_path, PARALLEL_SCRIPT)
     assert len(workers) == 2 and survivors == set()
+
+
+def test_first_error_raises_the_worker_error_and_cancels_the_rest():
+    with pool(1, start="fork") as ex:
+        futures = [ex.submit(int, "not a number")] + [ex.submit(time.sleep, 0.2)
+                                                       for _ in range(6)]
+        with pytest.raises(ValueError, match="not a number"):
+            first_error(set(futures))
+        assert futures[-1].cancelled()  # what had not reached the worker yet
 
 
 def _square_chunk(chunk):

@@ -82,6 +82,8 @@ def pool(workers: int, *, start: Start = "spawn", initializer: Callable[..., Non
     ``start="fork"`` shares what the parent already imported (fast; only before the parent
     starts threads); ``"spawn"`` starts clean interpreters (no forked torch state).
     ``initializer(*initargs)`` runs in each worker after it is bound to this process.
+    Linux ends a worker when the *thread* that started it ends: use a pool from the thread
+    that created it (workers start on the first ``submit`` / ``map``), as every caller does.
     """
     return ProcessPoolExecutor(workers, mp_context=get_context(start), initializer=_start_worker,
                                initargs=(os.getpid(), report, initializer, initargs))
