@@ -52,7 +52,7 @@ def one_thread() -> None:
     """torch (and its BLAS) on one thread in this process; no model-loading progress bars."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-    import torch
+    import torch  # here, not at the top: ingest and the mini renders use pools without torch
 
     torch.set_num_threads(1)
     try:
