@@ -153,7 +153,7 @@ def validate(model: type[M], raw: object, path: str | os.PathLike[str], what: st
         lines = [f"{path}: invalid {what}"]
         for err in e.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']}")
+            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}")
         raise error("\n".join(lines)) from e
 
 
@@ -162,9 +162,7 @@ def load_config(path: str | os.PathLike[str]) -> WorkspaceConfig:
     return validate(WorkspaceConfig, read_toml(path, "config file"), path, "config")
 
 
-def save_config(cfg: WorkspaceConfig, path: str | os.PathLike[str]) -> None:
-    """Write the config atomically as TOML."""
-    from craftlora.data.atomic import atomic_write_bytes
-
+def config_toml(cfg: WorkspaceConfig) -> bytes:
+    """The config as TOML (what ``Workspace.save_config`` writes atomically)."""
     data = cfg.model_dump(mode="json", exclude_none=True)  # TOML has no null
-    atomic_write_bytes(Path(path), tomli_w.dumps(data).encode("utf-8"))
+    return tomli_w.dumps(data).encode("utf-8")

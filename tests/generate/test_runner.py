@@ -29,7 +29,8 @@ def _ws(tmp_path):
 
 
 def _plan(tmp_path, counts=(3, 2), loras=(), sketch="", **gen):
-    settings = dict(steps=2, batch_size=2, width=16, height=16)
+    settings = dict(steps=2, batch_size=2, width=16, height=16, sampler="DPM++ 2M Karras", cfg=7.0,
+                    clip_skip=2)  # the study's SD 1.5 settings, not the mini preset's
     settings.update(gen)
     plan = Plan(
         generation=GenerationSettings(**settings),
@@ -240,8 +241,9 @@ def test_outline_controlnet_with_segmenter_scores_the_vessel(tmp_path, gen_tiny_
     every sketch-guided image also gets the vessel-outline F1, and the run reports its mean."""
     pytest.importorskip("craftlora.mini.vessel")
     from diffusers import ControlNetModel
+    from recipe_loader import load_recipe
 
-    from craftlora.generate.mini_controlnet import stage_segmenter
+    stage_segmenter = load_recipe("build_mini_controlnet").stage_segmenter
 
     shipped = tmp_path / "shipped"
     cn = ControlNetModel.from_unet(gen_tiny_pipe.unet, conditioning_embedding_out_channels=(4, 8))

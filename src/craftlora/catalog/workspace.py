@@ -13,9 +13,10 @@ from craftlora.config import (
     Attribute,
     ConfigError,
     WorkspaceConfig,
+    config_toml,
     load_config,
-    save_config,
 )
+from craftlora.data.atomic import atomic_write_bytes
 
 
 class WorkspaceError(RuntimeError):
@@ -43,7 +44,7 @@ class Workspace:
         if (root / CONFIG_NAME).exists():
             raise WorkspaceError(f"{root / CONFIG_NAME}: already exists; not overwriting")
         root.mkdir(parents=True, exist_ok=True)
-        save_config(config, root / CONFIG_NAME)
+        atomic_write_bytes(root / CONFIG_NAME, config_toml(config))
         return cls(root=root, config=config, catalog=Catalog(root / CATALOG_NAME))
 
     def close(self) -> None:
@@ -56,7 +57,7 @@ class Workspace:
         self.close()
 
     def save_config(self) -> None:
-        save_config(self.config, self.root / CONFIG_NAME)
+        atomic_write_bytes(self.root / CONFIG_NAME, config_toml(self.config))
 
     def resolve(self, relative: str | os.PathLike[str]) -> Path:
         """An absolute path inside the workspace; refuses anything that escapes it."""

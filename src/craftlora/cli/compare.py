@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 
 def _judge(judge: str, size: int) -> Path:
     """``mini``: the mini world's shipped judge for this image size; else a checkpoint path."""
     if judge != "mini":
         return Path(judge).resolve()
-    from craftlora.demo.build_judge import shipped_judge
+    from craftlora.mini.judge import shipped_judge
 
     path, why = shipped_judge(size)
     if path is None:
@@ -23,7 +23,7 @@ def _judge(judge: str, size: int) -> Path:
     return path
 
 
-@app.command()
+@app.command(rich_help_panel=MEASURE)
 def compare(
     ws: Annotated[Path, typer.Argument(help="workspace folder (prompts from its test split)")],
     model: Annotated[str, typer.Option(help="base model: mini, a diffusers folder or a "
@@ -67,7 +67,7 @@ def compare(
         res = run_compare(ws, target, s, _judge(judge, size), workers=workers,
                           progress=not as_json)
     except (WorkspaceError, ModelSourceError, MissingWeightsError, OSError, ValueError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(res)
         return

@@ -43,7 +43,7 @@ def finite(obj: Any) -> Any:
     return obj
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def ingest(
     ws: WsArg,
     source: Annotated[Path, typer.Argument(help="folder of images (walked recursively)")],
@@ -94,7 +94,7 @@ def _problems(title: str, rows: list[dict], key: str, where: Any = None) -> None
     console.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def stats(
     ws: WsArg,
     by: Annotated[str | None, typer.Option(help="attributes to combine, e.g. kiln,glaze")] = None,
@@ -106,7 +106,7 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts per attribute value and combination, imbalance figures, long-tail and Lorenz PNGs."""
-    from craftlora.data.stats import workspace_stats, write_charts
+    from craftlora.catalog.stats import workspace_stats, write_charts
 
     names = [b.strip() for b in by.split(",") if b.strip()] if by else None
     with open_workspace(ws) as w:
@@ -142,7 +142,7 @@ def _r(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def split(
     ws: WsArg,
     seed: Annotated[
@@ -152,7 +152,7 @@ def split(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign train/val/test by combination size; existing assignments stay unless --reset."""
-    from craftlora.data.split import assign_splits
+    from craftlora.catalog.split import assign_splits
 
     with open_workspace(ws) as w:
         try:
@@ -174,14 +174,14 @@ def split(
                       "that differ from the rule for their size (use --reset to redo)")
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def captions(
     ws: WsArg,
     keep: Annotated[bool, typer.Option("--keep", help="keep existing captions")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a caption for every image from the workspace's caption template."""
-    from craftlora.data.captions import write_captions
+    from craftlora.catalog.captions import write_captions
 
     with open_workspace(ws) as w:
         summary = write_captions(w, overwrite=not keep)
@@ -197,7 +197,7 @@ def captions(
         console.print(f"  skipped {s['path']}: {s['reason']}")
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def export(
     ws: WsArg,
     out: Annotated[Path, typer.Argument(help="output folder")],

@@ -53,10 +53,10 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the demo into ``out``; return demo.json's content."""
     from craftlora.demo import mixing, synthetic, table6
-    from craftlora.demo.build_judge import shipped_judge
-    from craftlora.demo.parallel import in_background, one_thread, wait_for
     from craftlora.demo.report import write_report
-    from craftlora.generate.sketch_eval import measure_controlnet
+    from craftlora.demo.sketch import measure_controlnet
+    from craftlora.mini.judge import shipped_judge
+    from craftlora.runtime.workers import in_background, one_thread, wait_for
 
     one_thread()
     console = console or Console()
@@ -126,9 +126,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
         console.print(f"  {name}: {q['passed_all']}/{q['n']} pass ({q['pass_rate']:.1%}); "
                       f"failures: {why}")
     cn = steps.run("controlnet", "9. sketch guidance: contour F1 of the tiny ControlNet",
-                   lambda: measure_controlnet(s.model, s.controlnet_images,
-                                              steps=s.generation.steps, cfg=s.generation.cfg,
-                                              sampler=s.generation.sampler))
+                   lambda: measure_controlnet(s))
     console.print(f"  contour F1 (2 px): {cn['contour_f1']:.3f}" if cn["contour_f1"] is not None
                   else f"  [yellow]not measured:[/] {cn['reason']}")
     exp = steps.run("experiment", "10. experiment: real-only vs mixes × seeds",

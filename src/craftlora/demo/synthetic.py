@@ -25,7 +25,7 @@ def make_demo_plan(ws_dir: Path, plan_path: Path, s: DemoSettings, lora_tag: str
     with Workspace.open(ws_dir) as ws:
         _, summary = write_plan(
             ws, plan_path, strategy="dual", shares=s.shares, margin=s.generate_margin,
-            prompt=PromptSpec(loras=[lora_tag]), seed=s.world_seed, force=True,
+            prompt=PromptSpec(loras=[lora_tag]), seed=s.world_seed, force=True, model=s.model,
             generation={"sampler": g.sampler, "steps": g.steps, "cfg": g.cfg,
                         "clip_skip": g.clip_skip, "batch_size": g.batch_size})
     return {**summary, "lora_tag": lora_tag}
@@ -54,8 +54,8 @@ def generate_shard(ws_dir: str, plan_path: str, model: str, lora_dir: str, shard
 
 def run_generation(out: Path, ws_dir: Path, plan_path: Path, s: DemoSettings,
                    progress: bool) -> dict[str, Any]:
-    from craftlora.demo.parallel import run_parallel
     from craftlora.generate.plan_model import load_plan
+    from craftlora.runtime.workers import run_parallel
 
     plan = load_plan(plan_path)
     total = sum(st.total for st in plan.sets)
@@ -79,7 +79,7 @@ def run_generation(out: Path, ws_dir: Path, plan_path: Path, s: DemoSettings,
 def run_oracle(ws_dir: Path, n: int, s: DemoSettings, progress: bool) -> dict[str, Any]:
     """Fresh true renders (the ideal generator) as synthetic set ``oracle``."""
     from craftlora.catalog.workspace import Workspace
-    from craftlora.classify.oracle import add_render_set
+    from craftlora.mini.oracle import add_render_set
 
     with Workspace.open(ws_dir) as ws:
         return add_render_set(ws, "oracle", n, seed=10, size=s.size, progress=progress)

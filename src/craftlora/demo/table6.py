@@ -1,7 +1,8 @@
 """The porcelain study's Table 6 on the mini world: ``craftlora compare`` of base vs LoRA.
 
-The ceiling images are fresh true renders of each prompt's combination (the mini world can
-render any), read by the judge as they are and after a round trip through the base's VAE.
+The ceiling images are fresh true renders of each prompt's combination (``mini.judge``: the
+mini world can render any), read by the judge as they are and after a round trip through the
+base's VAE.
 """
 
 from __future__ import annotations
@@ -9,18 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from craftlora.demo.settings import DemoSettings
 from craftlora.generate.compare import CompareSettings, compare
-from craftlora.mini.vessel import render_vessel
-
-
-def true_renders(prompts: list[dict[str, Any]], size: int, seed: int = 777) -> list[np.ndarray]:
-    """Fresh renders of each prompt's combination (the judge-ceiling set)."""
-    return [np.ascontiguousarray(render_vessel(p["attributes"],
-                                               np.random.default_rng([seed, p["i"]]),
-                                               size=size)[0]) for p in prompts]
+from craftlora.mini.judge import true_renders
 
 
 def run_table6(out: Path, ws_dir: Path, judge: Path, lora: str, s: DemoSettings,

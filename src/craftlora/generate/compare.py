@@ -29,17 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
-from craftlora.demo.parallel import run_parallel
 from craftlora.generate.prompts import DEFAULT_NEGATIVE, build_prompt
 from craftlora.generate.runner import pipeline_fingerprint
-from craftlora.generate.samplers import diffusers_clip_skip, set_sampler
-from craftlora.generate.text import encode_text
+from craftlora.generate.samplers import set_sampler
 from craftlora.metrics.agreement import attribute_agreement
 from craftlora.metrics.fd import fd_between
 from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
 from craftlora.models.loader import load_components
 from craftlora.models.roundtrip import roundtrip_images
+from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.runtime.workers import run_parallel
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

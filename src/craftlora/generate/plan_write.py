@@ -37,13 +37,14 @@ def write_plan(ws: Workspace, target: Path, *, strategy: str = "tiers",
                by: Sequence[str] | None = None, tiers: TierConfig | None = None,
                dual: DualConfig | None = None, confusion: Path | None = None,
                valid: Path | None = None, split: str | None = "train",
-               prompt: PromptSpec | None = None, seed: int = 0,
+               prompt: PromptSpec | None = None, seed: int = 0, model: str = "mini",
                generation: Mapping[str, Any] | None = None, force: bool = False
                ) -> tuple[Plan, dict[str, Any]]:
     """Plan, write ``target`` (with a prompt preview); return the plan and its summary.
 
     ``shares`` sizes the sets instead of ``total``: one share for ``tiers``, two (minimal,
     comprehensive) for ``dual``, each a share of the real ``split`` images plus the synthetic.
+    ``generation`` settings replace those of ``model``'s preset.
     """
     target = Path(target)
     if target.exists() and not force:
@@ -63,9 +64,8 @@ def write_plan(ws: Workspace, target: Path, *, strategy: str = "tiers",
         else:
             total = sized[0][2]
     plan = make_plan(ws, strategy=strategy, by=by, total=total, tiers=tiers, dual=dual,
-                     confusion=confusion, valid=valid, split=split, prompt=prompt, seed=seed)
-    if generation:
-        plan.generation = plan.generation.model_copy(update=dict(generation))
+                     confusion=confusion, valid=valid, split=split, prompt=prompt, seed=seed,
+                     model=model, generation=generation)
     preview = {(st.name, e.id): build_prompt(ws.config, e.attributes, plan.prompt)
                for st in plan.sets for e in st.entries}
     save_plan(plan, target, preview)

@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 from tqdm import tqdm
 
-from craftlora.demo.parallel import advance
+from craftlora.runtime.workers import advance
 from craftlora.train.checkpoint import complete_checkpoints
 from craftlora.train.config import TrainConfig
 from craftlora.train.trainer import train

@@ -1,15 +1,17 @@
-"""Sketch guidance measured: contour F1 of an outline ControlNet on held-out mini sketches.
+"""The demo's ControlNet figure: contour F1 of the shipped tiny outline ControlNet.
 
-With a ControlNet folder (a diffusers ``controlnet/`` folder and the ``silhouette.safetensors``
-segmenter; by default the bundled ``craftlora/mini/controlnet``) the base model generates from
-held-out outline sketches of fresh renders and tolerant contour F1 at 2 px is measured. If it
-is absent or does not fit the model, the figure is ``None`` with the reason.
+If the bundled ControlNet (``craftlora/mini/controlnet``: a diffusers ``controlnet/`` folder
+and the ``silhouette.safetensors`` segmenter) is present, the demo generates from held-out
+outline sketches of fresh renders and measures tolerant contour F1 at 2 px. If it is absent,
+the figure is ``None`` with the reason; nothing is made up.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from craftlora.demo.settings import DemoSettings
 
 MINI_CONTROLNET = Path(__file__).resolve().parent.parent / "mini" / "controlnet"
 HELD_OUT_SEED = 2_000_003  # neither the training pool's seed nor the card's evaluation seed
@@ -21,27 +23,28 @@ def find_controlnet(folder: Path = MINI_CONTROLNET) -> tuple[Path, Path] | str:
     seg = folder / "silhouette.safetensors"
     if not (cn / "config.json").is_file():
         return (f"no tiny ControlNet shipped: {cn} is missing (issue 7 item 3; build it with "
-                "`craftlora train-controlnet OUT` and copy OUT into craftlora/mini/controlnet)")
+                "`python recipes/build_mini_controlnet.py --work WORK --out "
+                "src/craftlora/mini/controlnet`)")
     if not seg.is_file():
         return f"the ControlNet at {cn} has no outline segmenter {seg}"
     return cn, seg
 
 
-def measure_controlnet(model: str, n: int, *, steps: int, cfg: float, sampler: str,
-                       folder: Path = MINI_CONTROLNET) -> dict[str, Any]:
-    """Contour F1 on ``n`` held-out outline sketches, or None and the reason."""
-    found = find_controlnet(folder)
+def measure_controlnet(s: DemoSettings) -> dict[str, Any]:
+    """Contour F1 on ``s.controlnet_images`` held-out outline sketches, or None + reason."""
+    found = find_controlnet()
     if isinstance(found, str):
         return {"contour_f1": None, "reason": found}
     cn_dir, seg_file = found
+    from craftlora.generate.contour import evaluate_contour
     from craftlora.generate.controlnet import SketchError, load_controlnet
-    from craftlora.generate.controlnet_train import evaluate_contour, mini_outline_triples
     from craftlora.generate.runner import pipeline_module_hash
     from craftlora.generate.silhouette import load_silhouette, vessel_outlines
+    from craftlora.mini.outlines import mini_outline_triples
     from craftlora.models.loader import ModelSourceError, load_components
 
     try:
-        pipe = load_components(model).pipeline()
+        pipe = load_components(s.model).pipeline()
         cn = load_controlnet(cn_dir)
         net = load_silhouette(seg_file)
     except (ModelSourceError, SketchError, OSError, ValueError) as e:
@@ -50,14 +53,15 @@ def measure_controlnet(model: str, n: int, *, steps: int, cfg: float, sampler: s
     if any(tuple(_c(cn, k)) != tuple(_c(pipe.unet, k)) for k in keys):
         return {"contour_f1": None,
                 "reason": f"the shipped ControlNet at {cn_dir} was trained for another base "
-                          f"model than {model!r} ({', '.join(keys)} differ)"}
+                          f"model than {s.model!r} ({', '.join(keys)} differ)"}
     size = int(pipe.unet.config.sample_size) * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    held = mini_outline_triples(n, seed=HELD_OUT_SEED, size=size)
+    held = mini_outline_triples(s.controlnet_images, seed=HELD_OUT_SEED, size=size)
     try:
-        res = evaluate_contour(pipe, cn, held, steps=steps, cfg=cfg, sampler=sampler,
+        g = s.generation
+        res = evaluate_contour(pipe, cn, held, steps=g.steps, cfg=g.cfg, sampler=g.sampler,
                                outline_fn=lambda ims: vessel_outlines(net, ims))
     except RuntimeError as e:
-        return {"contour_f1": None, "reason": f"the shipped ControlNet failed on {model!r}: {e}"}
+        return {"contour_f1": None, "reason": f"the shipped ControlNet failed on {s.model!r}: {e}"}
     return {"contour_f1": res["tolerant_f1_mean"], "held_out_sketches": len(held),
             "radius_px": res["radius"], "eval": res, "controlnet": str(cn_dir),
             "controlnet_sha256": pipeline_module_hash(cn)}
