@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from craftlora.catalog.names import readable_name
 from craftlora.data.imageio import is_image_name
 
 KEY_COLUMNS = ("file", "file_name")
@@ -73,6 +74,9 @@ def walk_images(root: Path, skip: list[Path] | None = None) -> tuple[list[str], 
     def rel(p: str) -> str:
         return Path(os.path.relpath(p, root)).as_posix()
 
+    def shown(p: str) -> str:
+        return readable_name(rel(p))
+
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         for d in list(dirnames):
@@ -82,22 +86,22 @@ def walk_images(root: Path, skip: list[Path] | None = None) -> tuple[list[str], 
             elif os.path.islink(full):
                 dirnames.remove(d)
                 if not inside(root_real, full):
-                    rejected.append({"path": rel(full), "reason": "symlink leads outside SOURCE "
-                                     f"(to {os.path.realpath(full)})"})
+                    rejected.append({"path": shown(full), "reason": "symlink leads outside SOURCE "
+                                     f"(to {readable_name(os.path.realpath(full))})"})
                 else:
-                    rejected.append({"path": rel(full), "reason": "symlinked folder not followed "
+                    rejected.append({"path": shown(full), "reason": "symlinked folder not followed "
                                      "(its target inside SOURCE is walked directly)"})
         for name in sorted(filenames):
             if not is_image_name(name):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.islink(full) and not inside(root_real, full):
-                rejected.append({"path": rel(full), "reason": "symlink leads outside SOURCE "
-                                 f"(to {os.path.realpath(full)})"})
+                rejected.append({"path": shown(full), "reason": "symlink leads outside SOURCE "
+                                 f"(to {readable_name(os.path.realpath(full))})"})
             elif not os.path.exists(full):
-                rejected.append({"path": rel(full), "reason": "broken symlink"})
+                rejected.append({"path": shown(full), "reason": "broken symlink"})
             elif not os.path.isfile(full):
-                rejected.append({"path": rel(full), "reason": "not a regular file"})
+                rejected.append({"path": shown(full), "reason": "not a regular file"})
             else:
                 found.append(rel(full))
     found.sort()
