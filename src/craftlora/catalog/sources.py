@@ -8,6 +8,7 @@ Three layouts are understood, and can mix:
   column, relative to the folder holding it, in the root or any subfolder.
 A ``caption`` or ``text`` column is read as the caption; ``split``, ``origin``, ``set``,
 ``sha256``, ``width`` and ``height`` (as written by ``craftlora export``) are read and ignored.
+A CSV cell that export guarded with a leading ``'`` (``'=...``) is read without it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from craftlora.catalog.csv_cells import restore
 from craftlora.catalog.names import readable_name
 from craftlora.data.imageio import is_image_name
 
@@ -228,7 +230,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
             yield line, None, (f"malformed row: {len(fields)} fields where the header has "
                                f"{len(header)}")
             continue
-        yield line, dict(zip(header, fields, strict=True)), None
+        yield line, dict(zip(header, map(restore, fields), strict=True)), None
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:

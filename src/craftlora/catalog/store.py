@@ -77,8 +77,7 @@ class Catalog:
         self.readonly = readonly
         try:
             if readonly:
-                uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro&immutable=1"
-                self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+                self._db = _connect_readonly(self.path)
             else:
                 self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self._db.row_factory = sqlite3.Row
@@ -396,6 +395,24 @@ class Catalog:
         if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
             raise CatalogError("Catalog.execute is for SELECT queries only")
         return self._db.execute(sql, tuple(params)).fetchall()
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; on a read-only file system, an immutable one (no -shm needed)."""
+    if not path.is_file():
+        raise CatalogIOError(f"{path}: catalog missing and the workspace is read-only")
+    base = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    db = sqlite3.connect(base, uri=True, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("PRAGMA user_version").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise CatalogIOError(f"{path}: catalog has unsaved changes in {wal.name} and the "
+                             "workspace is read-only; open it once where it is writable")
+    return sqlite3.connect(base + "&immutable=1", uri=True, timeout=30.0, isolation_level=None)
 
 
 def _statements(script: str) -> list[str]:

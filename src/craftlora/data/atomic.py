@@ -56,7 +56,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists (on this machine)."""
+    """True when a process with this id runs on this machine (a zombie is not running)."""
     if pid <= 0:
         return False
     try:
@@ -64,8 +64,12 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
+        pass
+    try:  # Linux: a killed process nobody has reaped yet is a zombie ("Z") until it is
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return True
-    return True
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 def remove_orphan_temps(folder: Path) -> int:
