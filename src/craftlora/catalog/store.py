@@ -25,8 +25,12 @@ from craftlora.catalog.schema import (
     TABLES,
 )
 
-REPAIR_HINT = ("run `craftlora doctor WS` to check it, `craftlora doctor WS --rebuild` to rebuild "
-               "it from the image files and their records")
+
+def repair_hint(path: Path) -> str:
+    """What to do about a damaged catalog at ``path`` (the workspace is its folder)."""
+    ws = path.parent
+    return (f"run `craftlora doctor {ws}` to check it, `craftlora doctor {ws} --rebuild` to "
+            "rebuild it from the image files and their records")
 
 
 class CatalogError(RuntimeError):
@@ -105,13 +109,15 @@ class Catalog:
         """Refuse a file that SQLite finds damaged, or a catalog whose tables are missing."""
         found = [r[0] for r in self._db.execute("PRAGMA quick_check")]
         if found != ["ok"]:
-            raise CatalogError(f"{self.path}: catalog is damaged ({found[0]}); {REPAIR_HINT}")
+            first = " ".join(" ".join(found[:2]).split())[:160]  # SQLite's report spans lines
+            raise CatalogError(f"{self.path}: catalog is damaged ({first}); "
+                               f"{repair_hint(self.path)}")
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         missing = sorted(set(TABLES) - tables)
         if version > 0 and missing:
             raise CatalogError(f"{self.path}: catalog is damaged (tables {missing} missing); "
-                               f"{REPAIR_HINT}")
+                               f"{repair_hint(self.path)}")
         if version == 0 and tables:
             raise CatalogError(f"{self.path}: not a craftlora catalog (it holds other tables)")
         if version == 0 and self.readonly:
@@ -442,7 +448,7 @@ def describe_db_error(path: Path, e: sqlite3.Error) -> str:
     msg = str(e)
     low = msg.lower()
     if "malformed" in low or "not a database" in low or "disk i/o" in low:
-        return f"{path}: catalog is damaged ({msg}); {REPAIR_HINT}"
+        return f"{path}: catalog is damaged ({msg}); {repair_hint(path)}"
     if "full" in low:
         return f"{path}: disk full ({msg}); free space and rerun (nothing half written is kept)"
     if "readonly" in low or "read-only" in low or "unable to open" in low:

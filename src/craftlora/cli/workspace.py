@@ -91,7 +91,8 @@ def doctor(
         console.print(f"catalog rebuilt: {result['images_in_catalog']} image(s), "
                       f"{result['added']} added ({result['from_records']} from their records, "
                       f"{result['salvaged_rows']} split/caption rows salvaged)"
-                      + (f"; the damaged catalog is kept as {moved}" if moved else ""))
+                      + (f"; the damaged catalog is kept as {moved}" if moved else ""),
+                      soft_wrap=True)
     else:
         console.print(f"catalog: {result['catalog']}")
         if result["images_in_catalog"] is not None:
