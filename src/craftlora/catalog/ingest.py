@@ -120,20 +120,19 @@ def ingest(
     run = _Run(ws, report, known, commit_every, {
         "origin": origin, "set_name": set_name,
         "split": "train" if origin == "synthetic" else None}, base_provenance)
-    try:
-        # the pool forks before the progress bar starts its thread
-        with ExitStack() as stack:
-            results = _results(jobs, n_workers, stack)
-            advance = stack.enter_context(_progress(progress, len(jobs)))
-            for job, meta, res in zip(jobs, metas, results, strict=True):
-                advance()
-                run.take(job, meta, res)
-            run.flush()
-    except (OSError, CatalogIOError) as e:
+    # the pool forks before the progress bar starts its thread
+    with ExitStack() as stack:
+        results = _results(jobs, n_workers, stack)
+        advance = stack.enter_context(_progress(progress, len(jobs)))
+        for job, meta, res in zip(jobs, metas, results, strict=True):
+            advance()
+            run.take(job, meta, res)
+        run.flush()
+    if run.stopped is not None:  # every result is in, so no worker writes any more
         removed = run.remove_uncatalogued()
-        raise IngestAborted(f"{ws.root}: ingest stopped: {_reason(e)}; {report.ingested} "
-                            f"image(s) catalogued before it, {removed} uncatalogued copy(ies) "
-                            "removed; fix that and rerun to add the rest") from e
+        raise IngestAborted(f"{ws.root}: ingest stopped: {_reason(run.stopped)}; "
+                            f"{report.ingested} image(s) catalogued before it, {removed} "
+                            "uncatalogued copy(ies) removed; fix that and rerun to add the rest")
     return report
 
 
@@ -146,14 +145,24 @@ class _Run:
         self.commit_every, self.fixed, self.provenance = commit_every, fixed, provenance
         self.seen: dict[str, str] = {}
         self.batch: list[dict[str, Any]] = []
-        self.copied: list[str] = []  # copies this run wrote (removed again if it aborts)
+        self.copied: list[str] = []  # copies this run wrote (removed again if it stops)
+        self.stopped: OSError | CatalogIOError | None = None  # the workspace took no more
 
     def take(self, job: Job, meta: dict[str, Any], res: dict[str, Any]) -> None:
-        report, rel = self.report, job.shown
-        if res.get("fatal"):
-            raise OSError(res["errno"], res["reason"])
+        """Catalog one result; after a disk-full or read-only error only note its copy."""
         if res.get("copied"):
             self.copied.append(res["path"])
+        if self.stopped is None and res.get("fatal"):
+            self.stopped = OSError(res["errno"], res["reason"])
+        if self.stopped is not None:
+            return
+        try:
+            self._take(job, meta, res)
+        except (OSError, CatalogIOError) as e:
+            self.stopped = e
+
+    def _take(self, job: Job, meta: dict[str, Any], res: dict[str, Any]) -> None:
+        report, rel = self.report, job.shown
         if not res["ok"]:
             report.rejected.append({"path": rel, "reason": res["reason"]})
             return
@@ -191,8 +200,14 @@ class _Run:
 
     def flush(self) -> None:
         """Records, one sync, then the rows in one transaction (a concurrent run's are skipped)."""
-        if not self.batch:
+        if not self.batch or self.stopped is not None:
             return
+        try:
+            self._flush()
+        except (OSError, CatalogIOError) as e:
+            self.stopped = e
+
+    def _flush(self) -> None:
         cat = self.ws.catalog
         for row in self.batch:
             write_record(self.ws.root / row["path"], row)
