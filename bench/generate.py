@@ -60,7 +60,8 @@ def main() -> None:
     )
     half = args.n // 2
     plan = Plan(
-        generation=GenerationSettings(steps=args.steps, batch_size=args.batch),
+        generation=GenerationSettings(steps=args.steps, batch_size=args.batch, cfg=7.0,
+                                      sampler="DPM++ 2M Karras", clip_skip=2),
         sets=[
             PlanSet(
                 name="bench",

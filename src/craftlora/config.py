@@ -151,7 +151,7 @@ def validate(model: type[M], raw: object, path: str | os.PathLike[str], what: st
         lines = [f"{path}: invalid {what}"]
         for err in e.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']}")
+            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}")
         raise error("\n".join(lines)) from e
 
 

@@ -197,3 +197,86 @@ def test_generate_sketch_with_the_shipped_mini_controlnet(tmp_path):
                for p in prov)
     bad = CliRunner().invoke(app, [*args[:4], "--sketch", str(tmp_path / "nope.png")])
     assert bad.exit_code != 0 and "sketch file not found" in " ".join(bad.output.split())
+
+
+def test_missing_lora_says_lora_dir_and_where_it_looked(tmp_path, gen_tiny_pipe):
+    root = _ws(tmp_path)
+    (root / "planner.toml").write_text("[tiers]\ntype_min = 0\nglaze_min = 0\n")
+    runner = CliRunner()
+    r = runner.invoke(app, ["plan", str(root), "--by", "glaze,type", "--total", "2", "--split",
+                            "all", "--config", str(root / "planner.toml"), "--lora", "style:0.5"])
+    assert r.exit_code == 0, r.output
+    model = _model(tmp_path, gen_tiny_pipe)
+    elsewhere = tmp_path / "runs"
+    elsewhere.mkdir()
+    r = runner.invoke(app, ["generate", str(root), "--plan", str(root / "plan.toml"), "--model",
+                            str(model), "--lora-dir", str(elsewhere)], env={"COLUMNS": "400"})
+    assert r.exit_code == 2
+    err = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(err) == 1 and "'style'" in err[0] and "pass --lora-dir FOLDER" in err[0]
+    assert str(elsewhere) in err[0] and str(root / "loras") in err[0]
+
+
+def test_shell_paths_resolve_against_the_current_folder(tmp_path, gen_tiny_pipe, monkeypatch):
+    """plan --model, generate --sketch / --controlnet as relative paths typed in another folder
+    than the workspace; generate without --model uses the plan's model."""
+    from diffusers import ControlNetModel
+    from PIL import Image, ImageDraw
+
+    root = _ws(tmp_path)
+    shell = tmp_path / "shell"
+    shell.mkdir()
+    gen_tiny_pipe.save_pretrained(shell / "model", safe_serialization=True)
+    cn = ControlNetModel.from_unet(gen_tiny_pipe.unet, conditioning_embedding_out_channels=(4, 8))
+    cn.save_pretrained(shell / "cn", safe_serialization=True)
+    sk = Image.new("RGB", (16, 16), "white")
+    ImageDraw.Draw(sk).ellipse((3, 3, 12, 12), outline="black")
+    sk.save(shell / "sketch.png")
+    (shell / "planner.toml").write_text(
+        "[tiers]\ntype_min = 0\nglaze_min = 0\n"
+        # the tiny model is no preset family: its settings are given here
+        '[generation]\nsampler = "Euler"\nsteps = 1\ncfg = 2.0\nclip_skip = 1\nbatch_size = 2\n'
+    )
+    monkeypatch.chdir(shell)
+    runner = CliRunner()
+    r = runner.invoke(app, ["plan", str(root), "--by", "glaze,type", "--total", "2", "--split",
+                            "all", "--config", "planner.toml", "--model", "model", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert not any("from the model's preset" in n for n in summary["notes"])
+    assert summary["generation"]["model"] == str(shell / "model")
+    assert (summary["generation"]["sampler"], summary["generation"]["steps"]) == ("Euler", 1)
+    text = (root / "plan.toml").read_text()
+    assert f"model = {json.dumps(str(shell / 'model'))}" in text and "steps = 1" in text
+    r = runner.invoke(app, ["generate", str(root), "--plan", str(root / "plan.toml"),
+                            "--sketch", "sketch.png", "--controlnet", "cn", "--limit", "1",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["made"] == 1
+    with Catalog(root / "catalog.sqlite") as c:
+        (rec,) = c.images(origin="synthetic")
+    sha = hashlib.sha256((shell / "sketch.png").read_bytes()).hexdigest()
+    assert rec.provenance["sketch"] == {"path": str(shell / "sketch.png"), "sha256": sha}
+    assert rec.provenance["model"] == str(shell / "model")
+
+
+def test_generate_notes_a_model_of_another_family_than_the_plan(tmp_path):
+    """The plan was made for the mini base; --model names an SD 1.5 folder (configs only: the
+    note comes before any weight is read; the run then ends in one error line, as the folder
+    holds no weights)."""
+    root = _ws(tmp_path)
+    (root / "planner.toml").write_text("[tiers]\ntype_min = 0\nglaze_min = 0\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["plan", str(root), "--split", "all", "--total", "2",
+                               "--config", str(root / "planner.toml")]).exit_code == 0
+    sd15 = tmp_path / "sd15"
+    (sd15 / "unet").mkdir(parents=True)
+    (sd15 / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (sd15 / "unet" / "config.json").write_text('{"cross_attention_dim": 768}')
+    r = runner.invoke(app, ["generate", str(root), "--plan", str(root / "plan.toml"),
+                            "--model", str(sd15)], env={"COLUMNS": "400"})
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert lines[0].startswith("note: the plan's [generation] settings were chosen for mini;")
+    assert "SD 1.5: DPM++ 2M Karras" in lines[0]
+    errors = [x for x in lines if x.startswith("error: ")]
+    assert r.exit_code == 2 and errors == lines[-1:]

@@ -240,7 +240,8 @@ def test_plan_round_trips_as_editable_toml(tmp_path):
     save_plan(plan, path)
     text = path.read_text()
     assert text.startswith("# craftlora generation plan")
-    assert 'sampler = "DPM++ 2M Karras"' in text and "clip_skip = 2" in text
+    assert 'model = "mini"' in text and 'sampler = "DDIM"' in text and "cfg = 1.75" in text
+    assert "clip_skip = 1" in text
     back = load_plan(path)
     assert back == plan
     path.write_text(text.replace("count = 30", "count = 3", 1))
@@ -280,3 +281,99 @@ def test_confusion_from_run_result_prefers_val_and_notes_test(tmp_path):
     bad.write_text(json.dumps({"labels": ["a", "b"], "matrix": [[1, 2]]}))
     with pytest.raises(PlanError, match="square"):
         read_confusion(bad)
+
+
+def _sd_folder(tmp_path, name, unet_config, index=None):
+    """A diffusers folder's configs only: the family is read from them, no weights needed."""
+    folder = tmp_path / name
+    (folder / "unet").mkdir(parents=True)
+    index = index or {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet"]}
+    (folder / "model_index.json").write_text(json.dumps(index))
+    (folder / "unet" / "config.json").write_text(json.dumps(unet_config))
+    return folder
+
+
+def test_generation_settings_come_from_the_model_preset(tmp_path):
+    ws = _ws(tmp_path)
+    tiers = TierConfig(type_min=0, glaze_min=0)
+    mini = make_plan(ws, by=["glaze", "type"], tiers=tiers).generation
+    assert (mini.model, mini.sampler, mini.steps, mini.cfg, mini.clip_skip) == (
+        "mini", "DDIM", 20, 1.75, 1)
+    sd15 = _sd_folder(tmp_path, "sd15", {"cross_attention_dim": 768})
+    plan = make_plan(ws, by=["glaze", "type"], tiers=tiers, model=str(sd15))
+    g = plan.generation
+    assert (g.model, g.sampler, g.cfg, g.clip_skip) == (str(sd15), "DPM++ 2M Karras", 7.0, 2)
+    assert any("SD 1.5" in n and "porcelain study" in n for n in plan.notes)
+    xl = _sd_folder(tmp_path, "xl", {"cross_attention_dim": 2048,
+                                     "addition_embed_type": "text_time"})
+    assert make_plan(ws, by=["glaze", "type"], tiers=tiers, model=str(xl)).generation.cfg == 7.0
+    # the planner config's [generation] wins over the preset, field by field
+    g = make_plan(ws, by=["glaze", "type"], tiers=tiers, model=str(sd15),
+                  generation={"sampler": "euler a", "cfg": 5}).generation
+    assert (g.sampler, g.cfg, g.clip_skip) == ("Euler a", 5.0, 2)
+    odd = _sd_folder(tmp_path, "odd", {"cross_attention_dim": 32})
+    with pytest.raises(PlanError, match="cross_attention_dim 32.*sampler, steps, cfg, clip_skip"):
+        make_plan(ws, by=["glaze", "type"], tiers=tiers, model=str(odd))
+    full = {"sampler": "Euler", "steps": 3, "cfg": 2.0, "clip_skip": 1}
+    assert make_plan(ws, by=["glaze", "type"], tiers=tiers, model=str(odd),
+                     generation=full).generation.steps == 3
+    with pytest.raises(PlanError, match="cfg"):
+        make_plan(ws, by=["glaze", "type"], tiers=tiers, generation={"cfg": -1})
+
+
+def test_plan_file_without_settings_reads_its_model_preset(tmp_path):
+    ws = _ws(tmp_path)
+    path = tmp_path / "plan.toml"
+    save_plan(make_plan(ws, by=["glaze", "type"], tiers=TierConfig(type_min=0, glaze_min=0)), path)
+    text = path.read_text()
+    for line in ("steps = 20\n", "cfg = 1.75\n", 'sampler = "DDIM"\n', "clip_skip = 1\n"):
+        assert line in text
+        text = text.replace(line, "", 1)
+    path.write_text(text)
+    g = load_plan(path).generation
+    assert (g.sampler, g.steps, g.cfg, g.clip_skip) == ("DDIM", 20, 1.75, 1)
+    sd2 = _sd_folder(tmp_path, "sd2", {"cross_attention_dim": 1024})
+    path.write_text(text.replace('model = "mini"', f"model = {json.dumps(str(sd2))}"))
+    g = load_plan(path).generation
+    assert (g.sampler, g.cfg, g.clip_skip) == ("DPM++ 2M Karras", 7.0, 1)
+    path.write_text(text.replace('model = "mini"', 'model = "org/some-model"'))
+    with pytest.raises(PlanError, match="org/some-model: cannot tell the model family.*set "
+                                        "steps, cfg, sampler, clip_skip in \\[generation\\]"):
+        load_plan(path)
+
+
+def test_confusion_from_an_experiments_own_results_json(tmp_path):
+    """The layout ``experiment run`` writes: results.json without matrices, and per-run
+    result.json files whose ``test`` part comes from classify's evaluate_scores."""
+    import numpy as np
+
+    from craftlora.classify.evaluate import evaluate_scores
+
+    ws = _ws(tmp_path)
+    out = tmp_path / "exp"
+    labels = np.array([0, 0, 0, 3, 3, 3, 1, 2])  # bowl, bowl, bowl, dish x3, cup, vase
+    for seed, preds in ((0, [0, 3, 3, 0, 3, 3, 1, 2]), (1, [0, 0, 3, 0, 0, 3, 1, 2])):
+        scores = np.eye(4)[preds]
+        test = evaluate_scores({"type": labels}, {"type": scores}, {"type": TYPES})
+        run = out / "runs" / "real-only" / f"seed-{seed}" / "result.json"
+        run.parent.mkdir(parents=True)
+        run.write_text(json.dumps({"config": "real-only", "seed": seed, "test": test}))
+    results = out / "results.json"
+    results.write_text(json.dumps({
+        "tasks": {"type": TYPES}, "seeds": [0, 1], "baseline": "real-only",
+        "configs": {"real-only": {"confusion_pairs": {}}}, "deltas": {},
+    }))
+    from craftlora.generate.planner import read_confusion
+
+    notes: list[str] = []
+    got_labels, m = read_confusion(results, notes=notes)["type"]
+    assert got_labels == TYPES
+    assert m[0].tolist() == [3, 0, 0, 3] and m[3].tolist() == [3, 0, 0, 3]
+    assert "2 seeds" in notes[0] and "test set" in notes[0]
+    cfg = TierConfig(type_min=0, glaze_min=0, confusion_pairs=1, confusion_contexts=1)
+    tiers = _by_tier(make_plan(ws, by=["glaze", "type"], tiers=cfg, confusion=results).sets[0])
+    assert tiers["confusion"] == {("ivory", "dish"): 25}
+    for run in out.glob("runs/*/*/result.json"):
+        run.unlink()
+    with pytest.raises(PlanError, match="runs/real-only/seed-"):
+        read_confusion(results)

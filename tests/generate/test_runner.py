@@ -29,7 +29,8 @@ def _ws(tmp_path):
 
 
 def _plan(tmp_path, counts=(3, 2), loras=(), sketch="", **gen):
-    settings = dict(steps=2, batch_size=2, width=16, height=16)
+    settings = dict(steps=2, batch_size=2, width=16, height=16, sampler="DPM++ 2M Karras", cfg=7.0,
+                    clip_skip=2)  # the study's SD 1.5 settings, not the mini preset's
     settings.update(gen)
     plan = Plan(
         generation=GenerationSettings(**settings),

@@ -38,3 +38,21 @@ def test_metrics_fd_cli_halves_and_sets(qc_workspace):
     assert not out["halves"] and (out["n1"], out["n2"]) == (20, 6) and "kid" in out
     r = CliRunner().invoke(app, ["metrics", "fd", root, "real", "syn", "--extractor", "domain"])
     assert r.exit_code == 2 and "judge classifier checkpoint" in r.output
+
+
+def test_specular_keeps_going_past_a_bad_file_and_ends_in_one_error_line(tmp_path):
+    from PIL import Image
+
+    good = tmp_path / "good.png"
+    Image.new("RGB", (16, 16), (250, 250, 250)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["specular", str(bad), str(good), "--out", str(out), "--json"],
+                           env={"COLUMNS": "400"})
+    assert r.exit_code == 1
+    rows = json.loads(r.stdout)["images"]
+    assert "error" in rows[0] and rows[1]["output"] == str(out / "good.png")
+    assert (out / "good.png").is_file()
+    err = [x for x in r.stderr.splitlines() if x.strip()]
+    assert err == [f"error: 1 of 2 images not processed, e.g. {bad}: {rows[0]['error']}"]

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 classify_app = typer.Typer(help="Multi-task classifier, judge and oracle sets.",
                            no_args_is_help=True)
-app.add_typer(classify_app, name="classify")
+app.add_typer(classify_app, name="classify", rich_help_panel=MEASURE)
 
 
 @classify_app.command("train")
@@ -39,7 +39,7 @@ def train_cmd(
             _, report = train_on_workspace(w, cfg, seed=seed, synthetic=synthetic, ratio=ratio,
                                            count=count, out=out, progress=not as_json)
     except (ValueError, RuntimeError, OSError) as e:
-        fail(str(e))
+        fail(e)
     atomic_write_json(out.with_suffix(".json"), report)
     if as_json:
         print_json(report)
@@ -70,7 +70,7 @@ def judge_cmd(
         report = train_judge(out, n_per_combo=n_per_combo, seed=seed, config=cfg,
                              progress=not as_json)
     except (ValueError, RuntimeError, OSError) as e:
-        fail(str(e))
+        fail(e)
     atomic_write_json(out.with_suffix(".json"), report)
     if as_json:
         print_json(report)
@@ -102,7 +102,7 @@ def oracle_cmd(
             report = add_render_set(w, set_name, n, seed=seed, wrong=wrong_labels,
                                     progress=not as_json)
     except (ValueError, RuntimeError, OSError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(report)
     else:

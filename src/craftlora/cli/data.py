@@ -44,7 +44,7 @@ def finite(obj: Any) -> Any:
     return obj
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def ingest(
     ws: WsArg,
     source: Annotated[Path, typer.Argument(help="folder of images (walked recursively)")],
@@ -95,7 +95,7 @@ def _problems(title: str, rows: list[dict], key: str, where: Any = None) -> None
     console.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def stats(
     ws: WsArg,
     by: Annotated[str | None, typer.Option(help="attributes to combine, e.g. kiln,glaze")] = None,
@@ -154,7 +154,7 @@ def _r(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def split(
     ws: WsArg,
     seed: Annotated[
@@ -186,7 +186,7 @@ def split(
                       "that differ from the rule for their size (use --reset to redo)")
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def captions(
     ws: WsArg,
     keep: Annotated[bool, typer.Option("--keep", help="keep existing captions")] = False,
@@ -212,7 +212,7 @@ def captions(
         console.print(f"  skipped {s['path']}: {s['reason']}")
 
 
-@app.command()
+@app.command(rich_help_panel="Data")
 def export(
     ws: WsArg,
     out: Annotated[Path, typer.Argument(help="output folder")],

@@ -29,7 +29,7 @@ def find_samples() -> Path | None:
     return None
 
 
-@app.command()
+@app.command(rich_help_panel="Worlds")
 def demo(
     out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-out"),
     quick: Annotated[bool, typer.Option("--quick", help="a first look in under 5 minutes: "

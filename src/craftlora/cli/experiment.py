@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 experiment_app = typer.Typer(help="Mixing experiments: configs × seeds.", no_args_is_help=True)
-app.add_typer(experiment_app, name="experiment")
+app.add_typer(experiment_app, name="experiment", rich_help_panel=MEASURE)
 
 
 @experiment_app.command("run")
@@ -31,12 +31,12 @@ def run_cmd(
         if workspace is not None:
             cfg.workspace = str(workspace.resolve())
     except ExperimentConfigError as e:
-        fail(str(e))
+        fail(e)
     out = out or config.parent / f"{config.stem}-out"
     try:
         results = run_experiment(cfg, config.parent, out, progress=not as_json)
     except (ValueError, RuntimeError, OSError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json({k: v for k, v in results.items() if k != "configs"} | {
             "configs": results["configs"], "results": str(out / "results.json"),

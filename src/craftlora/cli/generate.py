@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from craftlora.catalog.workspace import Workspace, WorkspaceError
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import (
+    GENERATE,
+    TRAIN,
+    app,
+    console,
+    err_console,
+    fail,
+    model_source,
+    print_json,
+)
 from craftlora.config import ConfigError, read_toml
-from craftlora.generate.plan_model import PlanError, save_plan
+from craftlora.generate.plan_model import PlanError, load_plan, save_plan
 from craftlora.generate.planner import DualConfig, TierConfig, make_plan
 from craftlora.generate.prompts import (
     DEFAULT_LORA_WEIGHT,
@@ -20,17 +29,20 @@ from craftlora.generate.prompts import (
     PromptSyntaxError,
     build_prompt,
 )
+from craftlora.models.presets import PresetError, get_preset, model_family, presets_help
 
 PHRASES_FILE = "prompt_phrases.toml"
 
 
 class PlannerFile(BaseModel):
-    """``--config`` file of ``craftlora plan``: ``[tiers]``, ``[dual]`` and ``[prompt]`` tables."""
+    """``--config`` file of ``craftlora plan``: ``[tiers]``, ``[dual]``, ``[prompt]`` and
+    ``[generation]`` (settings that replace the model preset's) tables."""
 
     model_config = ConfigDict(extra="forbid")
     tiers: TierConfig = Field(default_factory=TierConfig)
     dual: DualConfig = Field(default_factory=DualConfig)
     prompt: PromptSpec | None = None
+    generation: dict[str, Any] = Field(default_factory=dict)
 
 
 def _read_toml(path: Path, what: str) -> dict:
@@ -65,7 +77,7 @@ def _prompt_spec(ws: Workspace, base: PromptSpec | None, phrases: Path | None) -
     )
 
 
-@app.command("plan")
+@app.command("plan", rich_help_panel=GENERATE)
 def plan_cmd(
     ws: Annotated[Path, typer.Argument(help="workspace folder")],
     strategy: Annotated[str, typer.Option(help="tiers (seven-tier) or dual (two sets)")] = "tiers",
@@ -92,8 +104,16 @@ def plan_cmd(
         Path | None, typer.Option(help=f"function/morphology phrases (default WS/{PHRASES_FILE})")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="planner TOML: [tiers] targets, [dual], [prompt]")
+        Path | None,
+        typer.Option(help="planner TOML: [tiers] targets, [dual], [prompt], [generation]"),
     ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="model the images will come from: mini, a diffusers folder or a .safetensors "
+            f"file; sampler, steps, CFG and clip skip default to its preset ({presets_help()})"
+        ),
+    ] = "mini",
     split: Annotated[str, typer.Option(help="count real images of this split, or 'all'")] = "train",
     seed: Annotated[int, typer.Option(help="base seed of the per-image seeds")] = 0,
     force: Annotated[bool, typer.Option(help="overwrite an existing plan file")] = False,
@@ -121,6 +141,8 @@ def plan_cmd(
                 split=None if split == "all" else split,
                 prompt=spec,
                 seed=seed,
+                model=model_source(model),
+                generation=pf.generation,
             )
             preview = {
                 (s.name, e.id): build_prompt(w.config, e.attributes, plan.prompt)
@@ -132,11 +154,12 @@ def plan_cmd(
                 raise PlanError(f"{target}: exists; pass --force to overwrite or --out elsewhere")
             save_plan(plan, target, preview)
     except (PlanError, ConfigError, WorkspaceError, PromptSyntaxError, ValueError) as e:
-        fail(str(e))
+        fail(e)
     summary = {
         "plan": str(target),
         "strategy": plan.strategy,
         "by": plan.by,
+        "generation": plan.generation.model_dump(mode="json", exclude_none=True),
         "sets": {
             s.name: {
                 "images": s.total,
@@ -156,10 +179,17 @@ def plan_cmd(
             console.print(
                 f"  {tier:<14} {t['combinations']:>4} combinations {t['images']:>6} images"
             )
-    for n in plan.notes:
-        console.print(f"  note: {n}")
+    g = plan.generation
     console.print(
-        f"plan written to {target}; edit it, then `craftlora generate {ws} --plan {target}`"
+        f"generation: {g.sampler}, {g.steps} steps, CFG {g.cfg:g}, clip skip {g.clip_skip} "
+        f"(model {g.model})", highlight=False, markup=False,
+    )
+    for n in plan.notes:
+        console.print(f"  note: {n}", highlight=False, markup=False)
+    loras = " --lora-dir FOLDER_OF_THE_LORA" if plan.prompt.loras else ""
+    console.print(
+        f"plan written to {target}; edit it, then `craftlora generate {ws} --plan {target}"
+        f"{loras}`"
     )
 
 
@@ -172,7 +202,7 @@ def _tiers(s) -> dict[str, dict[str, int]]:
     return out
 
 
-@app.command("generate")
+@app.command("generate", rich_help_panel=GENERATE)
 def generate_cmd(
     ws: Annotated[Path, typer.Argument(help="workspace folder")],
     plan: Annotated[Path, typer.Option(help="plan TOML written by `craftlora plan`")],
@@ -181,10 +211,18 @@ def generate_cmd(
         Path | None, typer.Option(help="sketch image guiding every image (needs a ControlNet)")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="mini, a diffusers folder or a .safetensors checkpoint")
-    ] = "mini",
+        str | None,
+        typer.Option(
+            help="mini, a diffusers folder or a .safetensors checkpoint "
+            "(default: the plan's [generation] model)"
+        ),
+    ] = None,
     lora_dir: Annotated[
-        list[Path] | None, typer.Option(help="folders holding NAME.safetensors (+ WS/loras)")
+        list[Path] | None,
+        typer.Option(
+            help="folder holding NAME.safetensors for each <lora:NAME:w> in the prompts "
+            "(repeatable; WS/loras is always searched), e.g. the train run's output_dir"
+        ),
     ] = None,
     controlnet: Annotated[
         str | None, typer.Option(help="ControlNet folder or .safetensors (overrides the plan)")
@@ -199,31 +237,36 @@ def generate_cmd(
     from craftlora.generate.runner import generate
 
     try:
+        planned_for = load_plan(plan).generation.model
+        source = model_source(model) if model else planned_for
+        _warn_other_family(source, planned_for)
         with Workspace.open(ws) as w:
             result = generate(
                 w,
                 plan,
                 set_name,
-                model=model,
-                lora_dirs=lora_dir or [],
-                sketch=sketch,
-                controlnet=controlnet,
+                model=source,
+                lora_dirs=[d.absolute() for d in lora_dir or []],
+                sketch=sketch.absolute() if sketch else None,
+                controlnet=model_source(controlnet) if controlnet else None,
                 batch_size=batch_size,
                 limit=limit,
                 device=device,
                 progress=not as_json,
             )
+    except LoraNotFoundError as e:
+        fail(f"{e}; pass --lora-dir FOLDER (where the LoRA's .safetensors is, e.g. the train "
+             "run's output folder; repeatable) or copy the file into WS/loras")
     except (
         PlanError,
         ConfigError,
         WorkspaceError,
         PromptSyntaxError,
-        LoraNotFoundError,
         SketchError,
         ValueError,
         OSError,
     ) as e:
-        fail(str(e))
+        fail(e)
     d = result.to_dict()
     if as_json:
         print_json(d)
@@ -247,7 +290,22 @@ def generate_cmd(
         console.print(f"{len(d['duplicates'])} images duplicated an existing one and were dropped")
 
 
-@app.command("train-controlnet")
+def _warn_other_family(source: str, planned_for: str) -> None:
+    """A note on stderr when --model is of another family than the plan's settings were for."""
+    try:
+        now, then = model_family(source), model_family(planned_for)
+    except PresetError:
+        return
+    if now != then:
+        err_console.print(
+            f"note: the plan's [generation] settings were chosen for {get_preset(then).label}; "
+            f"this model's preset is {get_preset(now).summary()}; edit them or plan again "
+            "with --model",
+            highlight=False, markup=False, soft_wrap=True,
+        )
+
+
+@app.command("train-controlnet", rich_help_panel=TRAIN)
 def train_controlnet_cmd(
     work: Annotated[Path, typer.Argument(help="work folder (resumable: rerun to continue)")],
     out: Annotated[
@@ -286,7 +344,7 @@ def train_controlnet_cmd(
             progress=not as_json,
         )
     except (ModelSourceError, ValidationError, ValueError, OSError, FloatingPointError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(card)
         return

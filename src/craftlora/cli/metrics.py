@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import MEASURE, app, console, fail, print_json
 
 metrics = typer.Typer(help="Image-set metrics: FD/KID, agreement, diversity, contours.",
                       no_args_is_help=True)
-app.add_typer(metrics, name="metrics")
+app.add_typer(metrics, name="metrics", rich_help_panel=MEASURE)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 WsArg = Annotated[Path, typer.Argument(help="workspace folder")]
@@ -78,7 +78,7 @@ def fd(
         with Workspace.open(ws) as w:
             result = compare_sets(w, set_a, set_b, ext, limit=limit, seed=seed, with_pr=pr)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        fail(str(e))
+        fail(e)
     _show(result, as_json, f"FD ({result['extractor']}) {set_a} vs {set_b}")
 
 
@@ -102,7 +102,7 @@ def agreement(
         with Workspace.open(ws) as w:
             result = set_agreement(w, set_name, jd, pairs=pairs, limit=limit)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        fail(str(e))
+        fail(e)
     _show(result, as_json, f"attribute agreement on {set_name}")
 
 
@@ -125,7 +125,7 @@ def diversity(
         with Workspace.open(ws) as w:
             result = set_diversity(w, set_name, ext, group_by=group_by)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        fail(str(e))
+        fail(e)
     _show(result, as_json, f"LPIPS diversity of {set_name}")
 
 
@@ -156,7 +156,7 @@ def contour(
                 im = im.resize((s.shape[1], s.shape[0]))
             rows.append({"image": str(p), **contour_adherence(ref, im, radius)})
     except (BadImageError, ValueError) as e:
-        fail(str(e))
+        fail(e)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("edge_f1", "tolerant_f1",
                                                              "chamfer")}
     result = {"sketch": str(sketch), "mode": mode, "n": len(rows), "mean": mean,

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import WORLDS, app, console, fail, print_json
 
 mini = typer.Typer(help="The embedded mini world: procedural datasets and contact sheets.",
                    no_args_is_help=True)
-app.add_typer(mini, name="mini")
+app.add_typer(mini, name="mini", rich_help_panel=WORLDS)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 Workers = Annotated[int | None, typer.Option(help="processes (default: up to 2)")]
@@ -51,7 +51,7 @@ def kiln(
         labels = render_kiln(out, n=n, seed=seed, size=size, combos=plan, workers=workers,
                              progress=not as_json, allow_invalid=allow_invalid)
     except (ComboError, ValueError, OSError) as e:
-        fail(str(e))
+        fail(e)
     rows = labels.read_text(encoding="utf-8").splitlines()[1:]
     combo_counts = Counter(tuple(r.split(",")[1:]) for r in rows)
     result = {"out": str(out), "labels": str(labels), "images": len(rows),
@@ -79,7 +79,7 @@ def generic(
         captions = render_generic(out, n=n, seed=seed, size=size, workers=workers,
                                   progress=not as_json)
     except (ValueError, OSError) as e:
-        fail(str(e))
+        fail(e)
     result = {"out": str(out), "captions": str(captions), "images": n, "seed": seed}
     if as_json:
         print_json(result)
@@ -101,7 +101,7 @@ def sheet(
     try:
         result = make_sheet(folder, out, per_row=per_row, cell=cell)
     except (SheetError, OSError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(result)
         return

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import app, console, fail, print_json
+from craftlora.cli.app import CHECK, DATA, app, console, fail, print_json
 
 
-@app.command()
+@app.command(rich_help_panel=CHECK)
 def qc(
     ws: Annotated[Path, typer.Argument(help="workspace folder")],
     set_name: Annotated[str, typer.Option("--set", help="catalog set to check")],
@@ -33,7 +33,7 @@ def qc(
         with Workspace.open(ws) as w:
             summary = run_qc(w, set_name, judge=judge, progress=not as_json)
     except (QCError, WorkspaceError, ConfigError, OSError, ValueError, RuntimeError) as e:
-        fail(str(e))
+        fail(e)
     if as_json:
         print_json(summary)
         return
@@ -52,7 +52,7 @@ def qc(
     console.print(f"outlier features: {summary['outlier_features']['extractor']}")
 
 
-@app.command()
+@app.command(rich_help_panel=DATA)
 def specular(
     images: Annotated[list[Path], typer.Argument(help="image files")],
     out: Annotated[Path | None, typer.Option(help="folder for corrected PNGs")] = None,
@@ -93,5 +93,7 @@ def specular(
     else:
         for r in rows:
             console.print(r)
-    if any("error" in r for r in rows):
-        raise typer.Exit(1)
+    bad = [r for r in rows if "error" in r]
+    if bad:
+        fail(f"{len(bad)} of {len(rows)} images not processed, e.g. {bad[0]['image']}: "
+             f"{bad[0]['error']}", code=1)

@@ -24,7 +24,7 @@ def _parse_set(items: list[str]) -> dict[str, object]:
     return out
 
 
-@app.command()
+@app.command(rich_help_panel="Train")
 def train(
     config: Path = typer.Argument(..., help="train config (TOML); see examples/train/"),  # noqa: B008
     resume: str = typer.Option(None, "--resume", help="'latest' or a checkpoint folder"),

@@ -12,7 +12,7 @@ from craftlora.cli.app import app, console, fail, print_json
 from craftlora.config import CONFIG_NAME, ConfigError, WorkspaceConfig, load_config
 
 
-@app.command()
+@app.command(rich_help_panel="Workspace")
 def init(
     ws: Annotated[Path, typer.Argument(help="workspace folder to create")],
     attribute: Annotated[

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from craftlora.config import WorkspaceConfig, read_toml, validate
 from craftlora.data.atomic import atomic_write_bytes
 from craftlora.generate.prompts import DEFAULT_NEGATIVE, PromptSpec
+from craftlora.models.presets import PresetError, preset_for
 
 PLAN_VERSION = 1
 TIERS = (
@@ -28,6 +29,7 @@ TIERS = (
     "glaze_balance",
     "general",
 )
+_PRESET_FIELDS = ("steps", "cfg", "sampler", "clip_skip")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
@@ -40,12 +42,14 @@ class _Strict(BaseModel):
 
 
 class GenerationSettings(_Strict):
-    """Sampling settings; the defaults are the porcelain study's (SD 1.5, A1111 names)."""
+    """Sampling settings (A1111 names); unset steps, cfg, sampler and clip skip come from the
+    preset of ``model``'s family (``craftlora.models.presets``)."""
 
-    steps: int = Field(default=20, ge=1, le=1000)
-    cfg: float = Field(default=7.0, ge=0.0)
-    sampler: str = "DPM++ 2M Karras"
-    clip_skip: int = Field(default=2, ge=1, description="A1111 convention: 2 = penultimate")
+    model: str = Field(default="mini", description="model source the settings are meant for")
+    steps: int = Field(ge=1, le=1000)
+    cfg: float = Field(ge=0.0)
+    sampler: str
+    clip_skip: int = Field(ge=1, description="A1111 convention: 2 = penultimate")
     width: int | None = Field(default=None, gt=0, description="None = the model's own size")
     height: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=4, ge=1)
@@ -55,6 +59,20 @@ class GenerationSettings(_Strict):
     sketch_mode: str = Field(
         default="lines", description="lines: ink on a plain background; edges: use as is"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        unset = [k for k in _PRESET_FIELDS if k not in data]
+        if not unset:
+            return data
+        try:
+            preset = preset_for(data.get("model") or "mini")
+        except PresetError as e:
+            raise ValueError(f"{e}; set {', '.join(unset)} in [generation]") from None
+        return {**{k: getattr(preset, k) for k in unset}, **data}
 
     @field_validator("sampler")
     @classmethod
@@ -178,7 +196,8 @@ def load_plan(path: str | Path) -> Plan:
 _HEADER = """\
 # craftlora generation plan. Edit freely, then run:
 #   craftlora generate WS --plan THIS_FILE [--set NAME]
-# [generation]: sampler by its A1111 name; clip_skip in A1111's convention (2 = penultimate
+# [generation]: model = the model the settings were chosen for (generate's default --model);
+#   sampler by its A1111 name; clip_skip in A1111's convention (2 = penultimate
 #   layer = diffusers clip_skip=1); width/height unset = the model's size.
 # [prompt]: template fields {caption} (the workspace caption template), {function},
 #   {morphology}, {ATTR}, {ATTR.phrase}; loras = tags appended to every prompt, e.g.

@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from craftlora.catalog.workspace import Workspace
-from craftlora.generate.plan_model import Plan, PlanEntry, PlanError, PlanSet
+from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanError, PlanSet
 from craftlora.generate.prompts import PromptSpec
+from craftlora.models.presets import PresetError, preset_for
 
 Combo = tuple[str, ...]
 
@@ -178,7 +179,8 @@ def read_confusion(
     or experiment output (any object with ``labels`` and ``matrix``, ``confusion_matrix`` or
     ``confusion`` found under a task name, e.g. a run's ``result.json``); a matrix under a
     ``val`` key is preferred, else the first found (in craftlora's experiments the first config,
-    the real-only baseline); one from test predictions is named in ``notes``.
+    the real-only baseline); one from test predictions is named in ``notes``. An experiment's
+    ``results.json`` reads its baseline's runs next to it, summed over the seeds.
     CSV: header = ``,label1,label2,...``, then one row per true label; the task is ``task``
     or the file name's last ``_`` part (``confusion_glaze.csv``).
     """
@@ -211,6 +213,8 @@ def read_confusion(
         found: list[tuple[tuple[str, ...], str, Any]] = []
         _walk(obj, task, (), found)
         out = _pick(found)
+        if not out and isinstance(obj, dict) and "baseline" in obj and "configs" in obj:
+            out = _experiment_confusion(path, str(obj["baseline"]), notes)
         for p, n, value in found:
             if n in out and out[n] is value and "test" in p and notes is not None:
                 notes.append(
@@ -226,6 +230,32 @@ def read_confusion(
         out[name] = (labels, m)
     if not out:
         raise PlanError(f"{path}: no confusion matrix found (labels + matrix)")
+    return out
+
+
+def _experiment_confusion(
+    path: Path, baseline: str, notes: list[str] | None
+) -> dict[str, tuple[list[str], Any]]:
+    """An experiment's ``results.json`` holds no matrices: sum the test confusion matrices of
+    its baseline's runs (``runs/<baseline>/seed-*/result.json`` next to it) over the seeds."""
+    runs = sorted((path.parent / "runs" / baseline).glob("seed-*/result.json"))
+    if not runs:
+        raise PlanError(
+            f"{path}: an experiment's results.json; its matrices live in "
+            f"{path.parent / 'runs' / baseline}/seed-*/result.json, and there are none"
+        )
+    out: dict[str, tuple[list[str], Any]] = {}
+    for run in runs:
+        for name, (labels, m) in read_confusion(run).items():
+            if name in out and out[name][0] != labels:
+                raise PlanError(f"{run}: task {name!r} labels differ from the other seeds'")
+            prev = out[name][1] if name in out else 0
+            out[name] = (labels, np.asarray(m, dtype=float) + prev)
+    if notes is not None:
+        notes.append(
+            f"{path}: confusion matrices summed over the {len(runs)} seeds of the baseline "
+            f"{baseline!r} (test-set predictions, so this plan is informed by the test set)"
+        )
     return out
 
 
@@ -462,6 +492,26 @@ def expand(counts: Counts, planned: Planned, scale_to: int | None = None) -> lis
     return entries
 
 
+def generation_settings(
+    model: str, seed: int, given: Mapping[str, Any] | None, notes: list[str]
+) -> GenerationSettings:
+    """``given`` settings; the rest from ``model``'s preset, which ``notes`` then names."""
+    given = dict(given or {})
+    unset = [k for k in ("sampler", "steps", "cfg", "clip_skip") if k not in given]
+    if unset:
+        try:
+            preset = preset_for(model)
+        except PresetError as e:
+            raise PlanError(f"{e}; set {', '.join(unset)} under [generation]") from None
+        notes.append(f"{', '.join(unset)} from the model's preset, {preset.summary()}; "
+                     f"{preset.source}")
+    try:
+        return GenerationSettings.model_validate({**given, "model": model, "seed": seed})
+    except ValidationError as e:
+        keys = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise PlanError(f"invalid [generation] settings: {keys}") from None
+
+
 def make_plan(
     ws: Workspace,
     *,
@@ -475,8 +525,13 @@ def make_plan(
     split: str | None = "train",
     prompt: PromptSpec | None = None,
     seed: int = 0,
+    model: str = "mini",
+    generation: Mapping[str, Any] | None = None,
 ) -> Plan:
-    """A plan for ``ws``: "tiers" = one set ``tiers``; "dual" = ``minimal`` + ``comprehensive``."""
+    """A plan for ``ws``: "tiers" = one set ``tiers``; "dual" = ``minimal`` + ``comprehensive``.
+
+    Its ``[generation]`` settings are ``generation``'s, the rest from ``model``'s preset.
+    """
     tiers = tiers or TierConfig()
     if isinstance(valid, str | Path):
         valid = read_valid_combinations(valid)
@@ -490,9 +545,9 @@ def make_plan(
         workspace=ws.config.name,
         strategy=strategy,
         by=counts.by,
+        generation=generation_settings(model, seed, generation, notes),
         prompt=prompt or PromptSpec(),
     )
-    plan.generation.seed = seed
     if strategy == "tiers":
         pairs = confusion_pairs(
             matrices, counts.by, tiers.confusion_pairs, tiers.confusion_min_rate
