@@ -62,7 +62,7 @@ def _first_error(e: ValueError) -> str:
     return str(e).splitlines()[0]
 
 
-@app.command()
+@app.command(rich_help_panel="Workspace")
 def doctor(
     ws: Annotated[Path, typer.Argument(help="workspace folder")],
     rebuild: Annotated[
