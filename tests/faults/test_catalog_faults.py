@@ -153,3 +153,12 @@ def test_init_faults_are_one_line(tmp_path, fx):
     fx.one_error_line(fx.run_cli("init", tmp_path / "w"), "already exists")
     fx.one_error_line(fx.run_cli("init", tmp_path / "v", "--from", tmp_path / "nope.toml"),
                       "nope.toml")
+
+
+def test_export_onto_a_full_disk_stops_in_one_line_without_half_files(ws, tmp_path, fx):
+    with fx.mounted(tmp_path / "disk", "size=12k") as disk:
+        fx.one_error_line(fx.run_cli("export", ws, disk / "out"), "out")
+        copies = {p.name: p.read_bytes() for p in (ws / "images").rglob("*.png")}
+        left = [p for p in (disk / "out").rglob("*") if p.is_file()]
+        assert all(copies.get(p.name) == p.read_bytes() for p in left if p.suffix == ".png")
+        assert not [p for p in left if p.name.startswith(".tmp-")]

@@ -25,7 +25,7 @@ from craftlora.catalog.csv_cells import neutralise
 from craftlora.catalog.sources import inside
 from craftlora.catalog.store import ImageRecord
 from craftlora.catalog.workspace import Workspace
-from craftlora.data.atomic import atomic_write_bytes
+from craftlora.data.atomic import atomic_write_bytes, temp_prefix
 
 FORMATS = ("kohya", "imagefolder", "csv")
 
@@ -70,7 +70,13 @@ def _copy(ws: Workspace, rec: ImageRecord, folder: Path) -> str:
     src = ws.resolve(rec.path)
     if not (dest.is_file() and dest.stat().st_size == src.stat().st_size):
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
+        tmp = dest.with_name(temp_prefix() + name)  # a full disk leaves no half image
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return name
 
 
