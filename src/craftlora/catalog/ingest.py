@@ -5,6 +5,11 @@ so a copy is the same whoever writes it and however often). Decoding and hashing
 of worker processes; catalog rows are inserted in transactions of ``commit_every`` images. A
 run killed at any point leaves a consistent catalog; a rerun skips what is already there (same
 content from the same source path) and finishes the rest, so every image ends up exactly once.
+Two runs at once are safe: temp files are owned by their process (only a dead run's are
+removed), and a row another run committed first counts as already present. A file name that
+is not UTF-8 is stored in its readable, lossless form (``names``). Each copy gets a JSON record
+(``records``) so ``craftlora doctor`` can rebuild a lost catalog. A full disk or a read-only
+workspace stops the run in one line and removes the copies it wrote but did not catalog.
 """
 
 from __future__ import annotations
