@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from craftlora.catalog.names import readable_name
 from craftlora.data.atomic import temp_prefix
 from craftlora.data.imageio import FORMAT_EXTENSION, BadImageError, decode_rgb, sha256_bytes
 
@@ -83,11 +84,11 @@ def process(job: Job) -> dict[str, Any]:
         try:
             out["caption"] = Path(job.caption_file).read_text(encoding="utf-8").strip() or None
         except (OSError, UnicodeDecodeError) as e:
-            out["sidecar_problem"] = f"{os.path.basename(job.caption_file)}: unreadable ({e})"
+            out["sidecar_problem"] = f"{_base(job.caption_file)}: unreadable ({e})"
     if job.annotation_file:
         from craftlora.data.captions import AnnotationError, validate_annotation
 
-        name = os.path.basename(job.annotation_file)
+        name = _base(job.annotation_file)
         try:
             obj = json.loads(Path(job.annotation_file).read_text(encoding="utf-8"))
             validate_annotation(obj)
@@ -97,3 +98,7 @@ def process(job: Job) -> dict[str, Any]:
         except AnnotationError as e:
             out["sidecar_problem"] = f"{name}: not a structured annotation ({e})"
     return out
+
+
+def _base(path: str) -> str:
+    return readable_name(os.path.basename(path))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from craftlora.catalog.store import CatalogError
@@ -91,7 +92,8 @@ def _problems(title: str, rows: list[dict], key: str, where: Any = None) -> None
     table.add_column(key)
     table.add_column("reason")
     for r in rows:
-        table.add_row(where(r) if where else str(r[key]), r["reason"])
+        # a file name is text, never markup ("[/x].png" would break the table)
+        table.add_row(escape(where(r) if where else str(r[key])), escape(r["reason"]))
     console.print(table)
 
 
