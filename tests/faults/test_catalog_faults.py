@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from craftlora.catalog.records import write_record
+from craftlora.catalog.store import Catalog
+from craftlora.data.imageio import sha256_bytes
+
 N = 24
 
 
@@ -162,3 +166,31 @@ def test_export_onto_a_full_disk_stops_in_one_line_without_half_files(ws, tmp_pa
         left = [p for p in (disk / "out").rglob("*") if p.is_file()]
         assert all(copies.get(p.name) == p.read_bytes() for p in left if p.suffix == ".png")
         assert not [p for p in left if p.name.startswith(".tmp-")]
+
+
+def test_rebuild_takes_any_image_with_a_record_and_refuses_a_damaged_copy(ws, tmp_path, fx):
+    made = ws / "synthetic" / "s" / "e0-s1.png"
+    fx.write_pngs(tmp_path / "gen", 1, seed=5)
+    made.parent.mkdir(parents=True)
+    made.write_bytes((tmp_path / "gen" / "000.png").read_bytes())
+    row = {"sha256": sha256_bytes(made.read_bytes()), "path": "synthetic/s/e0-s1.png",
+           "width": 8, "height": 8, "origin": "synthetic", "set_name": "s", "split": "train",
+           "source": "", "provenance": {"seed": 1}, "attributes": {"glaze": "b"}}
+    write_record(made, row)  # what a generating stage does before its row commits
+    with Catalog(ws / "catalog.sqlite") as cat:
+        cat.add_image(**row)
+    before = fx.catalog_rows(ws / "catalog.sqlite")
+    damaged = sorted((ws / "images").rglob("*.png"))[0]
+    good = damaged.read_bytes()
+    (ws / "catalog.sqlite").write_bytes(b"")
+    damaged.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+
+    r = fx.run_cli("doctor", ws, "--rebuild", "--json")
+    line = fx.one_error_line(r, "1 file(s) not added", damaged.name)
+    assert "does not match" in line
+    assert fx.catalog_rows(ws / "catalog.sqlite") == [b for b in before if b[3] != str(
+        damaged.relative_to(ws).as_posix())]
+    damaged.write_bytes(good)
+    r = fx.run_cli("doctor", ws, "--rebuild", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["added"] == 1, r.output
+    assert fx.catalog_rows(ws / "catalog.sqlite") == before

@@ -1,6 +1,6 @@
 """`craftlora doctor`: check a workspace's catalog against its files, and rebuild it from them.
 
-The files are the content (``images/ab/<sha256>.<ext>``, each with the JSON record ingest wrote
+The files are the content (``images/ab/<sha256>.<ext>`` and any other image with a JSON record
 next to it, see ``records``); the catalog is the index. A damaged catalog is moved aside (never
 deleted) and a new one is built from the copies and their records, keeping the split and
 caption of every row that can still be read from the damaged file.
@@ -27,12 +27,16 @@ _CONTENT_NAME = re.compile(r"[0-9a-f]{64}\.[a-z0-9]+")
 
 
 def copies(root: Path) -> list[Path]:
-    """The content-addressed copies under ``root/images`` (records and temps left out)."""
+    """Image files the catalog should index: every content-addressed copy under ``images/``,
+    and any other image in the workspace that has a record next to it."""
     folder = root / IMAGES_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name)
-                  and not p.name.startswith(TMP_PREFIX))
+    found = {p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name)
+             and not p.name.startswith(TMP_PREFIX)} if folder.is_dir() else set()
+    for rec in root.rglob("*" + RECORD_SUFFIX):
+        image = rec.with_name(rec.name[: -len(RECORD_SUFFIX)])
+        if is_image_name(image.name) and image.is_file() and not image.name.startswith(TMP_PREFIX):
+            found.add(image)
+    return sorted(found)
 
 
 def check(root: Path) -> dict[str, Any]:
@@ -51,10 +55,9 @@ def check(root: Path) -> dict[str, Any]:
         out["catalog"] = str(e)
         out["ok"] = False
         return out
-    ingested = {p for p in named if p.startswith(IMAGES_DIR + "/")}
     out["images_in_catalog"] = len(named)
     out["missing_files"] = sorted(p for p in named if not (root / p).is_file())
-    out["uncatalogued_files"] = sorted(files - ingested)
+    out["uncatalogued_files"] = sorted(files - named)
     out["ok"] = not out["missing_files"]
     return out
 
@@ -102,14 +105,17 @@ def rebuild(root: Path) -> dict[str, Any]:
 def _row_for(copy: Path, rel: str, config: WorkspaceConfig,
              salvaged: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The catalog row of one copy: its record, checked against the bytes, plus what survived."""
-    if not _CONTENT_NAME.fullmatch(copy.name):
+    content_named = rel.startswith(IMAGES_DIR + "/")
+    if content_named and not _CONTENT_NAME.fullmatch(copy.name):
         raise ValueError("not a content-addressed copy (name is not <sha256>.<ext>)")
     data = copy.read_bytes()
     sha = sha256_bytes(data)
-    if not copy.name.startswith(sha):
+    if content_named and not copy.name.startswith(sha):
         raise ValueError("content does not match its name (the copy is damaged)")
     image, fmt = decode_rgb(data, rel, max_pixels=config.ingest.max_pixels)
     record = read_record(copy)
+    if record is not None and record["sha256"] != sha:
+        raise ValueError("content does not match its record (the file is damaged)")
     row: dict[str, Any] = dict(record) if record else {
         "origin": "real", "set_name": "recovered", "source": "", "split": None,
         "caption": None, "annotation": None, "attributes": {},

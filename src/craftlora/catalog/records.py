@@ -1,8 +1,10 @@
 """A small JSON record next to each catalogued copy, so the catalog can be rebuilt from files.
 
 ``images/ab/<sha256>.png`` gets ``images/ab/<sha256>.png.json`` holding what ingest put in its
-catalog row (origin, set, source name, attributes, caption, annotation, provenance). Later
-edits (split, captions written by ``craftlora captions``) live only in the catalog.
+catalog row (origin, set, source name, attributes, caption, annotation, provenance). Any stage
+that adds an image file to the catalog can write one the same way (``write_record`` before the
+row commits); ``craftlora doctor --rebuild`` reads them wherever they lie in the workspace.
+Later edits (split, captions written by ``craftlora captions``) live only in the catalog.
 """
 
 from __future__ import annotations
@@ -50,6 +52,6 @@ def read_record(copy: Path) -> dict[str, Any] | None:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RecordError(f"{path}: unreadable record ({e})") from e
-    if not isinstance(obj, dict) or not copy.name.startswith(str(obj.get("sha256"))):
-        raise RecordError(f"{path}: record does not describe {copy.name}")
+    if not isinstance(obj, dict) or not isinstance(obj.get("sha256"), str):
+        raise RecordError(f"{path}: not a record (no sha256)")
     return {k: obj.get(k) for k in FIELDS}
