@@ -18,11 +18,11 @@ demo: $(STAMP)
 	$(BIN)/craftlora demo --out demo-out
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check src tests bench
+	$(BIN)/python -m ruff check src tests bench recipes
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests bench
+	$(BIN)/python -m ruff check src tests bench recipes
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(or $(BENCH),all)

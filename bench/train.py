@@ -69,11 +69,11 @@ def resolve_model(choice: str, work: Path) -> tuple[str, int, str]:
 
 def build_workspace(work: Path, n: int, size: int) -> Path:
     """A mini-kiln workspace of ``n`` images at ``size`` px, split and captioned."""
+    from craftlora.catalog.captions import write_captions
     from craftlora.catalog.ingest import ingest
+    from craftlora.catalog.split import assign_splits
     from craftlora.catalog.workspace import Workspace
     from craftlora.config import CONFIG_NAME
-    from craftlora.data.captions import write_captions
-    from craftlora.data.split import assign_splits
     from craftlora.mini.kiln import workspace_config
     from craftlora.mini.render import render_kiln
 

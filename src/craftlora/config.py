@@ -160,9 +160,7 @@ def load_config(path: str | os.PathLike[str]) -> WorkspaceConfig:
     return validate(WorkspaceConfig, read_toml(path, "config file"), path, "config")
 
 
-def save_config(cfg: WorkspaceConfig, path: str | os.PathLike[str]) -> None:
-    """Write the config atomically as TOML."""
-    from craftlora.data.atomic import atomic_write_bytes
-
+def config_toml(cfg: WorkspaceConfig) -> bytes:
+    """The config as TOML (what ``Workspace.save_config`` writes atomically)."""
     data = cfg.model_dump(mode="json", exclude_none=True)  # TOML has no null
-    atomic_write_bytes(Path(path), tomli_w.dumps(data).encode("utf-8"))
+    return tomli_w.dumps(data).encode("utf-8")

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from craftlora.catalog.captions import write_captions
 from craftlora.catalog.export import export
 from craftlora.catalog.ingest import ingest
+from craftlora.catalog.split import assign_splits
 from craftlora.catalog.workspace import Workspace
-from craftlora.data.captions import write_captions
-from craftlora.data.split import assign_splits
 
 
 @pytest.fixture

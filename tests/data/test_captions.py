@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from craftlora.catalog.captions import write_captions
 from craftlora.config import Attribute, WorkspaceConfig
 from craftlora.data.captions import (
     AnnotationError,
@@ -13,7 +14,6 @@ from craftlora.data.captions import (
     annotation_schema_path,
     render_caption,
     validate_annotation,
-    write_captions,
 )
 
 CFG = WorkspaceConfig(

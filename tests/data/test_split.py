@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from craftlora.data.split import assign_splits, split_targets
+from craftlora.catalog.split import assign_splits, split_targets
 
 SIZES = {("white", "bowl"): 1, ("white", "vase"): 2, ("celadon", "bowl"): 3,
          ("celadon", "vase"): 9, ("black", "bowl"): 10, ("blue", "jar"): 20}

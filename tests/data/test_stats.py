@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from craftlora.data.stats import combination_stats, lorenz_curve, workspace_stats, write_charts
+from craftlora.catalog.stats import combination_stats, lorenz_curve, workspace_stats, write_charts
 
 
 def test_hand_computed_one_to_four():

@@ -177,7 +177,7 @@ def test_generate_sketch_with_the_shipped_mini_controlnet(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from craftlora.generate.controlnet_train import mini_outline_triples
+    from craftlora.mini.outlines import mini_outline_triples
 
     root = _ws(tmp_path)
     (root / "planner.toml").write_text("[tiers]\ntype_min = 0\nglaze_min = 0\n")

@@ -6,14 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from craftlora.generate.contour import evaluate_contour
 from craftlora.generate.controlnet import load_controlnet
-from craftlora.generate.controlnet_train import (
-    ControlNetTrainConfig,
-    evaluate_contour,
-    mini_outline_triples,
-    outline,
-    train_controlnet,
-)
+from craftlora.mini.outlines import mini_outline_triples
+from craftlora.models.condition import outline
+from craftlora.train.controlnet import ControlNetTrainConfig, train_controlnet
 
 
 def _triples(n=6, size=16):
@@ -68,12 +65,12 @@ def test_silhouette_segmenter_learns_outlines(tmp_path):
     pytest.importorskip("craftlora.mini.vessel")
     from craftlora.generate.silhouette import (
         load_silhouette,
-        mini_masks,
         save_silhouette,
         train_silhouette,
         vessel_outlines,
     )
     from craftlora.metrics.contour import tolerant_edge_f1
+    from craftlora.mini.outlines import mini_masks
 
     x, y = mini_masks(48, seed=1, size=32)
     net, info = train_silhouette(x, y, steps=60, batch_size=16, width=8)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from recipe_loader import load_recipe
 from safetensors.torch import load_file
 
-from craftlora.generate.controlnet import SketchError, load_controlnet, shipped_segmenter
-from craftlora.generate.controlnet_train import (
-    ControlNetTrainConfig,
-    mini_outline_triples,
-    train_controlnet,
-)
-from craftlora.generate.mini_controlnet import build, measure_mini_controlnet
+from craftlora.generate.controlnet import load_controlnet, shipped_segmenter
+from craftlora.mini.outlines import measure_mini_controlnet, mini_outline_triples
+from craftlora.models.condition import SketchError
+from craftlora.train.controlnet import ControlNetTrainConfig, train_controlnet
+
+build = load_recipe("build_mini_controlnet").build
 
 pytest.importorskip("craftlora.mini.vessel")
 
@@ -88,8 +88,8 @@ def test_missing_controlnet_is_a_clear_error(tmp_path):
 def test_outline_fill_condition_encloses_the_region(tmp_path):
     import numpy as np
 
-    from craftlora.generate.controlnet import condition_array, controlnet_condition, filled
-    from craftlora.generate.controlnet_train import outline
+    from craftlora.generate.controlnet import controlnet_condition
+    from craftlora.models.condition import condition_array, filled, outline
 
     mask = np.zeros((12, 12), bool)
     mask[3:9, 2:10] = True

@@ -17,12 +17,8 @@ from craftlora.generate.prompts import (
     find_lora_files,
     parse_prompt,
 )
-from craftlora.generate.samplers import (
-    SAMPLERS,
-    diffusers_clip_skip,
-    make_scheduler,
-    resolve_sampler,
-)
+from craftlora.generate.samplers import SAMPLERS, make_scheduler, resolve_sampler
+from craftlora.models.text import diffusers_clip_skip
 
 
 def test_single_and_multiple_loras():
@@ -206,7 +202,7 @@ def test_clip_skip_a1111_convention():
 def test_clip_skip_selects_the_penultimate_layer(gen_tiny_pipe):
     import torch
 
-    from craftlora.generate.text import encode_text
+    from craftlora.models.text import encode_text
 
     te, tok = gen_tiny_pipe.text_encoder, gen_tiny_pipe.tokenizer
     ids = tok(
@@ -231,7 +227,7 @@ def test_every_sampler_gives_a_seed_the_same_image_batched_or_alone(gen_tiny_pip
     import torch
 
     from craftlora.generate.samplers import set_sampler
-    from craftlora.generate.text import encode_text
+    from craftlora.models.text import encode_text
 
     pipe = gen_tiny_pipe
     e = encode_text(pipe, ["a bowl", "a vase"], 1)

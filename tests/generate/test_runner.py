@@ -241,8 +241,9 @@ def test_outline_controlnet_with_segmenter_scores_the_vessel(tmp_path, gen_tiny_
     every sketch-guided image also gets the vessel-outline F1, and the run reports its mean."""
     pytest.importorskip("craftlora.mini.vessel")
     from diffusers import ControlNetModel
+    from recipe_loader import load_recipe
 
-    from craftlora.generate.mini_controlnet import stage_segmenter
+    stage_segmenter = load_recipe("build_mini_controlnet").stage_segmenter
 
     shipped = tmp_path / "shipped"
     cn = ControlNetModel.from_unet(gen_tiny_pipe.unet, conditioning_embedding_out_channels=(4, 8))

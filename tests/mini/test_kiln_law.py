@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from craftlora.data.stats import combination_stats
+from craftlora.catalog.stats import combination_stats
 from craftlora.mini import kiln
 
 

@@ -15,10 +15,8 @@ workspace stops the run in one line and removes the copies it wrote but did not 
 from __future__ import annotations
 
 import errno
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from craftlora.catalog.store import CatalogError, CatalogIOError
 from craftlora.catalog.workspace import Workspace
 from craftlora.data.atomic import remove_orphan_temps
 from craftlora.data.imageio import IMAGE_EXTENSIONS
+from craftlora.runtime import workers as worker_pool
 
 
 class IngestError(SourceError):
@@ -309,13 +308,12 @@ def _results(jobs: list[Job], workers: int, stack: ExitStack) -> Iterator[dict[s
     """Results in job order; a pool of ``workers`` processes unless there is one job or worker.
 
     Workers are forked (a spawned worker would re-run an unguarded ``__main__``); they are all
-    started here, before the caller starts any thread.
+    started here, before the caller starts any thread, and die with this process.
     """
     if workers <= 1 or len(jobs) <= 1:
         return map(process, jobs)
-    ctx = multiprocessing.get_context("fork")
     chunk = max(1, min(32, len(jobs) // (workers * 8) or 1))
-    pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=ctx))
+    pool = stack.enter_context(worker_pool.pool(workers, start="fork"))
     return pool.map(process, jobs, chunksize=chunk)
 
 

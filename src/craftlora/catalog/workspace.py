@@ -16,9 +16,10 @@ from craftlora.config import (
     Attribute,
     ConfigError,
     WorkspaceConfig,
+    config_toml,
     load_config,
-    save_config,
 )
+from craftlora.data.atomic import atomic_write_bytes
 
 
 class WorkspaceError(RuntimeError):
@@ -62,7 +63,7 @@ class Workspace:
             raise WorkspaceError(f"{root / CATALOG_NAME}: already exists; not overwriting")
         try:
             root.mkdir(parents=True, exist_ok=True)
-            save_config(config, root / CONFIG_NAME)
+            atomic_write_bytes(root / CONFIG_NAME, config_toml(config))
         except OSError as e:
             raise WorkspaceError(f"{root}: cannot create the workspace: "
                                  f"{e.strerror or e}") from e
@@ -78,7 +79,7 @@ class Workspace:
         self.close()
 
     def save_config(self) -> None:
-        save_config(self.config, self.root / CONFIG_NAME)
+        atomic_write_bytes(self.root / CONFIG_NAME, config_toml(self.config))
 
     def resolve(self, relative: str | os.PathLike[str]) -> Path:
         """An absolute path inside the workspace; refuses anything that escapes it."""

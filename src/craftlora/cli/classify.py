@@ -60,8 +60,8 @@ def judge_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Train the mini world's judge on balanced fresh renders; report held-out accuracy."""
-    from craftlora.classify.judge import judge_config, train_judge
     from craftlora.data.atomic import atomic_write_json
+    from craftlora.mini.judge import judge_config, train_judge
 
     cfg = judge_config()
     if epochs is not None:
@@ -95,7 +95,7 @@ def oracle_cmd(
 ) -> None:
     """Render fresh true mini-kiln images (or wrong-label ones) as a synthetic set."""
     from craftlora.catalog.workspace import Workspace
-    from craftlora.classify.oracle import add_render_set
+    from craftlora.mini.oracle import add_render_set
 
     try:
         with Workspace.open(ws) as w:

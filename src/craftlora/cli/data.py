@@ -109,7 +109,7 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts per attribute value and combination, imbalance figures, long-tail and Lorenz PNGs."""
-    from craftlora.data.stats import workspace_stats, write_charts
+    from craftlora.catalog.stats import workspace_stats, write_charts
 
     names = [b.strip() for b in by.split(",") if b.strip()] if by else None
     with open_workspace(ws, write=False) as w:
@@ -166,7 +166,7 @@ def split(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign train/val/test by combination size; existing assignments stay unless --reset."""
-    from craftlora.data.split import assign_splits
+    from craftlora.catalog.split import assign_splits
 
     with open_workspace(ws) as w:
         try:
@@ -195,7 +195,7 @@ def captions(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a caption for every image from the workspace's caption template."""
-    from craftlora.data.captions import write_captions
+    from craftlora.catalog.captions import write_captions
 
     with open_workspace(ws) as w:
         try:

@@ -71,15 +71,15 @@ def demo(
 
 def _samples_demo(out: Path, quick: bool, samples: Path | None) -> None:
     """The data-foundation demo on samples/ (ingest, split, stats, captions, export)."""
+    from craftlora.catalog.captions import write_captions
     from craftlora.catalog.export import export
     from craftlora.catalog.ingest import ingest
+    from craftlora.catalog.split import assign_splits
+    from craftlora.catalog.stats import workspace_stats, write_charts
     from craftlora.catalog.workspace import Workspace
     from craftlora.cli.data import finite
     from craftlora.config import CONFIG_NAME, load_config
     from craftlora.data.atomic import atomic_write_json
-    from craftlora.data.captions import write_captions
-    from craftlora.data.split import assign_splits
-    from craftlora.data.stats import workspace_stats, write_charts
 
     samples = samples or find_samples()
     if samples is None:

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from craftlora.catalog.workspace import Workspace, WorkspaceError
 from craftlora.cli.app import (
     GENERATE,
-    TRAIN,
     app,
     console,
     err_console,
@@ -303,55 +302,3 @@ def _warn_other_family(source: str, planned_for: str) -> None:
             "with --model",
             highlight=False, markup=False, soft_wrap=True,
         )
-
-
-@app.command("train-controlnet", rich_help_panel=TRAIN)
-def train_controlnet_cmd(
-    work: Annotated[Path, typer.Argument(help="work folder (resumable: rerun to continue)")],
-    out: Annotated[
-        Path | None, typer.Option(help="copy the result here, e.g. src/craftlora/mini/controlnet")
-    ] = None,
-    model: Annotated[str, typer.Option(help="base model: mini or a diffusers folder")] = "mini",
-    steps: Annotated[int, typer.Option(help="ControlNet training steps (the shipped recipe's)")
-                     ] = 20000,
-    batch_size: Annotated[int, typer.Option(help="batch size")] = 8,
-    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
-    timesteps: Annotated[str, typer.Option(help="uniform or cubic (favours noisy t)")] = "cubic",
-    pool: Annotated[int, typer.Option(help="mini-kiln renders to train on")] = 2000,
-    eval_images: Annotated[int, typer.Option(help="held-out outline sketches to score")] = 64,
-    seed: Annotated[int, typer.Option(help="seed")] = 0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Train the mini world's outline ControlNet from the base UNet and score contour F1."""
-    from craftlora.generate.controlnet_train import ControlNetTrainConfig
-    from craftlora.generate.mini_controlnet import build
-    from craftlora.models.loader import ModelSourceError, load_components
-
-    try:
-        pipe = load_components(model).pipeline()
-        cfg = ControlNetTrainConfig(
-            steps=steps, batch_size=batch_size, lr=lr, seed=seed, timesteps=timesteps
-        )
-        card = build(
-            pipe,
-            work,
-            out,
-            pool=pool,
-            config=cfg,
-            eval_images=eval_images,
-            seed=seed,
-            base_name=model,
-            progress=not as_json,
-        )
-    except (ModelSourceError, ValidationError, ValueError, OSError, FloatingPointError) as e:
-        fail(e)
-    if as_json:
-        print_json(card)
-        return
-    ev = card["eval"]
-    console.print(
-        f"ControlNet in {work / 'controlnet'}; contour F1 (2 px, vessel outline) "
-        f"{ev['contour_f1']:.3f} on {ev['n']} held-out sketches (base alone "
-        f"{ev['baseline']['contour_f1']:.3f}); segmenter ceiling "
-        f"{card['segmenter'].get('true_render_outline_f1', float('nan')):.3f}"
-    )

@@ -18,7 +18,6 @@ from typing import Any
 
 import jsonschema
 
-from craftlora.catalog.workspace import Workspace
 from craftlora.config import WorkspaceConfig
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.(phrase))?\}")
@@ -63,35 +62,6 @@ def check_template(config: WorkspaceConfig) -> None:
             raise CaptionError(f"caption template uses {{{name}.phrase}} but {name} value(s) "
                                f"{bare} have no phrase; give each as VALUE:PHRASE "
                                f"(-a \"{name}={bare[0]}:...\")")
-
-
-def write_captions(ws: Workspace, *, overwrite: bool = True) -> dict[str, Any]:
-    """Render a caption for every image that has the attributes its template needs.
-
-    Images lacking a needed attribute keep their caption (for instance one read from a kohya
-    ``.txt`` file) and are listed under ``skipped``. With ``overwrite=False`` existing captions
-    are kept.
-    """
-    captions: dict[int, str] = {}
-    skipped: list[dict[str, Any]] = []
-    kept = 0
-    for rec in ws.catalog.images():
-        if rec.caption and not overwrite:
-            kept += 1
-            continue
-        try:
-            captions[rec.id] = render_caption(ws.config, rec.attributes)
-        except CaptionError as e:
-            skipped.append({"id": rec.id, "path": rec.path, "reason": str(e)})
-    ws.catalog.set_captions(captions)
-    example = next(iter(captions.values()), None)
-    return {
-        "template": ws.config.template(),
-        "written": len(captions),
-        "kept": kept,
-        "skipped": skipped,
-        "example": example,
-    }
 
 
 @cache

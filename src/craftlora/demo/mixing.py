@@ -69,8 +69,8 @@ def _count_done(folders: list[Path]) -> int:
 
 
 def run_mixing(out: Path, ws_dir: Path, s: DemoSettings, progress: bool) -> dict[str, Any]:
-    from craftlora.demo.parallel import run_parallel
     from craftlora.experiment.runner import run_experiment
+    from craftlora.runtime.workers import run_parallel
 
     notes: list[str] = []
     cfg = experiment_config(ws_dir, s, notes)

@@ -84,7 +84,7 @@ def _decoded(judge: Mapping[str, Any]) -> str:
 
 def samples_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:
     """Rows: prompt | true render | base | base + LoRA, labelled with what made them."""
-    from craftlora.demo.table6 import true_renders
+    from craftlora.mini.judge import true_renders
 
     t6dir = out / "table6"
     prompts = json.loads((t6dir / "prompts.json").read_text(encoding="utf-8"))[:k]

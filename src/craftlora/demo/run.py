@@ -53,10 +53,10 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the demo into ``out``; return demo.json's content."""
     from craftlora.demo import mixing, synthetic, table6
-    from craftlora.demo.build_judge import shipped_judge
-    from craftlora.demo.parallel import in_background, one_thread, run_parallel, wait_for
     from craftlora.demo.report import write_report
     from craftlora.demo.sketch import measure_controlnet
+    from craftlora.mini.judge import shipped_judge
+    from craftlora.runtime.workers import in_background, one_thread, run_parallel, wait_for
 
     one_thread()
     console = console or Console()

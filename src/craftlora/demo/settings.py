@@ -55,7 +55,7 @@ class GenerationPreset(Strict):
 
 
 class JudgePreset(Strict):
-    use_shipped: bool = Field(default=True, description="use craftlora/demo/assets/judge-SIZE "
+    use_shipped: bool = Field(default=True, description="use craftlora/mini/judges/judge-SIZE "
                               "when it was built for this renderer; else train it here")
     n_per_combo: int = 24
     n_val_per_combo: int = 3

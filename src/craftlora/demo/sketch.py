@@ -23,7 +23,8 @@ def find_controlnet(folder: Path = MINI_CONTROLNET) -> tuple[Path, Path] | str:
     seg = folder / "silhouette.safetensors"
     if not (cn / "config.json").is_file():
         return (f"no tiny ControlNet shipped: {cn} is missing (issue 7 item 3; build it with "
-                "`craftlora train-controlnet OUT` and copy OUT into craftlora/mini/controlnet)")
+                "`python recipes/build_mini_controlnet.py --work WORK --out "
+                "src/craftlora/mini/controlnet`)")
     if not seg.is_file():
         return f"the ControlNet at {cn} has no outline segmenter {seg}"
     return cn, seg
@@ -35,10 +36,11 @@ def measure_controlnet(s: DemoSettings) -> dict[str, Any]:
     if isinstance(found, str):
         return {"contour_f1": None, "reason": found}
     cn_dir, seg_file = found
+    from craftlora.generate.contour import evaluate_contour
     from craftlora.generate.controlnet import SketchError, load_controlnet
-    from craftlora.generate.controlnet_train import evaluate_contour, mini_outline_triples
     from craftlora.generate.runner import pipeline_module_hash
     from craftlora.generate.silhouette import load_silhouette, vessel_outlines
+    from craftlora.mini.outlines import mini_outline_triples
     from craftlora.models.loader import ModelSourceError, load_components
 
     try:

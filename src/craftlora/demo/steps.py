@@ -57,12 +57,12 @@ def workspace_dir(out: Path) -> Path:
 
 def build_world(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, Any]:
     """Render mini-kiln, catalog it in a workspace, split it, caption it, chart its tail."""
+    from craftlora.catalog.captions import write_captions
     from craftlora.catalog.ingest import ingest
+    from craftlora.catalog.split import assign_splits
+    from craftlora.catalog.stats import workspace_stats, write_charts
     from craftlora.catalog.workspace import Workspace
     from craftlora.config import CONFIG_NAME
-    from craftlora.data.captions import write_captions
-    from craftlora.data.split import assign_splits
-    from craftlora.data.stats import workspace_stats, write_charts
     from craftlora.mini.kiln import workspace_config
     from craftlora.mini.render import render_kiln
 
@@ -102,7 +102,7 @@ def judge_train_config(epochs: int, size: int) -> Any:
     The study's random-resized-crop aspect jitter (3/4–4/3) scrambles the depth-to-width
     proportions that tell a bowl from a dish or a tea bowl, so the judge crops at ratio 1.
     """
-    from craftlora.classify.judge import judge_config
+    from craftlora.mini.judge import judge_config
 
     cfg = judge_config()
     aug = cfg.augment.model_copy(update={"crop_ratio": (1.0, 1.0)})
@@ -112,7 +112,7 @@ def judge_train_config(epochs: int, size: int) -> Any:
 
 def train_judge_step(out: str, s_json: str, report: Any = None) -> dict[str, Any]:
     """Train the judge on fresh balanced renders (runs in its own process)."""
-    from craftlora.classify.judge import train_judge
+    from craftlora.mini.judge import train_judge
     from craftlora.models.loader import load_components
 
     s = DemoSettings.model_validate_json(s_json)
@@ -124,7 +124,7 @@ def train_judge_step(out: str, s_json: str, report: Any = None) -> dict[str, Any
     rep = train_judge(path, n_per_combo=j.n_per_combo, n_val_per_combo=j.n_val_per_combo,
                       n_test_per_combo=j.n_test_per_combo, seed=1234, size=s.size, config=cfg,
                       progress=False, decoder=vae)
-    from craftlora.demo.recalibrate import recalibrate
+    from craftlora.mini.recalibrate import recalibrate
 
     rep["heldout_before_recalibration"] = rep["heldout"]
     rep["heldout"] = recalibrate(path, per_combo=j.recalibrate_per_combo,
@@ -228,7 +228,7 @@ def _launch(toml: Path, run_dir: Path, n: int, resume: str | None, total: int,
 
     from tqdm import tqdm
 
-    from craftlora.demo.parallel import advance
+    from craftlora.runtime.workers import advance
 
     exe = Path(sys.executable).with_name("accelerate")
     cmd = [str(exe) if exe.is_file() else "accelerate", "launch", "--multi_gpu",

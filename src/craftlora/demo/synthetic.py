@@ -77,8 +77,8 @@ def generate_shard(ws_dir: str, plan_path: str, model: str, lora_dir: str, shard
 
 def run_generation(out: Path, ws_dir: Path, plan_path: Path, s: DemoSettings,
                    progress: bool) -> dict[str, Any]:
-    from craftlora.demo.parallel import run_parallel
     from craftlora.generate.plan_model import load_plan
+    from craftlora.runtime.workers import run_parallel
 
     plan = load_plan(plan_path)
     total = sum(st.total for st in plan.sets)
@@ -102,7 +102,7 @@ def run_generation(out: Path, ws_dir: Path, plan_path: Path, s: DemoSettings,
 def run_oracle(ws_dir: Path, n: int, s: DemoSettings, progress: bool) -> dict[str, Any]:
     """Fresh true renders (the ideal generator) as synthetic set ``oracle``."""
     from craftlora.catalog.workspace import Workspace
-    from craftlora.classify.oracle import add_render_set
+    from craftlora.mini.oracle import add_render_set
 
     with Workspace.open(ws_dir) as ws:
         return add_render_set(ws, "oracle", n, seed=10, size=s.size, progress=progress)

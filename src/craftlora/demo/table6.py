@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from craftlora.demo.settings import DemoSettings
+from craftlora.mini.judge import true_renders
 
 MODELS = ("base", "lora")
 
@@ -59,9 +60,9 @@ def generate_shard(out: str, s_json: str, lora_file: str, shard: int, count: int
 
     from craftlora.generate.prompts import DEFAULT_NEGATIVE
     from craftlora.generate.runner import pipeline_fingerprint
-    from craftlora.generate.samplers import diffusers_clip_skip, set_sampler
-    from craftlora.generate.text import encode_text
+    from craftlora.generate.samplers import set_sampler
     from craftlora.models.loader import load_components
+    from craftlora.models.text import diffusers_clip_skip, encode_text
 
     s = DemoSettings.model_validate_json(s_json)
     g = s.generation
@@ -104,17 +105,6 @@ def generate_shard(out: str, s_json: str, lora_file: str, shard: int, count: int
             if report is not None:
                 report(len(batch))
     return {"made": made, "model_hash": model_hash}
-
-
-def true_renders(prompts: list[dict[str, Any]], size: int, seed: int = 777) -> list[np.ndarray]:
-    """Fresh renders of each prompt's combination (the judge-ceiling set)."""
-    from craftlora.mini.vessel import render_vessel
-
-    out = []
-    for p in prompts:
-        img, _ = render_vessel(p["attributes"], np.random.default_rng([seed, p["i"]]), size=size)
-        out.append(np.ascontiguousarray(img))
-    return out
 
 
 def measure(out: Path, ws_dir: Path, judge_path: Path, size: int, vae: Any = None

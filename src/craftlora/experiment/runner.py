@@ -15,8 +15,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from craftlora.classify.train import score_logits, train_classifier
 from craftlora.data.atomic import atomic_write_json
 from craftlora.experiment.config import ExperimentConfig, MixConfig, PrepareConfig
 from craftlora.experiment.summary import summarise
+from craftlora.runtime.workers import first_error, pool
 
 
 def prepare(p: PrepareConfig, root: Path, progress: bool = True) -> list[dict[str, Any]]:
@@ -42,7 +41,7 @@ def prepare(p: PrepareConfig, root: Path, progress: bool = True) -> list[dict[st
         import tempfile
 
         from craftlora.catalog.ingest import ingest
-        from craftlora.data.split import assign_splits
+        from craftlora.catalog.split import assign_splits
         from craftlora.mini.kiln import workspace_config
         from craftlora.mini.render import render_kiln
 
@@ -54,7 +53,7 @@ def prepare(p: PrepareConfig, root: Path, progress: bool = True) -> list[dict[st
             ws.close()
         notes.append({"built": str(root), "ingested": rep.ingested, "split": split["counts"]})
     if p.render_sets:
-        from craftlora.classify.oracle import add_render_set
+        from craftlora.mini.oracle import add_render_set
 
         with Workspace.open(root) as ws:
             for s in p.render_sets:
@@ -137,19 +136,12 @@ def _train_job(mc: MixConfig, seed: int, path: Path, progress: bool = False) -> 
 def _run_pool(pending: Sequence[tuple[MixConfig, int, Path]], shared: dict[str, Any],
               workers: int, bar: Any) -> None:
     """Train the pending runs in ``workers`` spawned processes; the first error is raised."""
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(shared,)) as ex:
-        futures = {ex.submit(_train_job, mc, seed, path) for mc, seed, path in pending}
-        while futures:
-            finished, futures = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in finished:
-                if f.exception() is not None:
-                    for other in futures:
-                        other.cancel()
-                    raise f.exception()  # type: ignore[misc]
-                bar.set_postfix(run=f.result())
-                bar.update(1)
+    def done(f: Any) -> None:
+        bar.set_postfix(run=f.result())
+        bar.update(1)
+
+    with pool(workers, start="spawn", initializer=_init_worker, initargs=(shared,)) as ex:
+        first_error({ex.submit(_train_job, mc, seed, path) for mc, seed, path in pending}, done)
 
 
 def run_experiment(cfg: ExperimentConfig, config_dir: Path, out: Path, *,

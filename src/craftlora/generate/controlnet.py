@@ -10,8 +10,8 @@ tolerant F1 (radius 2 px), pixelwise F1 and Chamfer (``craftlora.metrics.contour
 ControlNets load from a local diffusers folder (``ControlNetModel.from_pretrained``) or a
 single ``.safetensors`` file (``ControlNetModel.from_single_file``); nothing is downloaded.
 ``mini`` names the shipped outline ControlNet of the mini base (``craftlora/mini/controlnet``).
-Training one from a base UNet: ``craftlora.generate.controlnet_train``; the mini recipe:
-``craftlora.generate.mini_controlnet``.
+Training one from a base UNet: ``craftlora.train.controlnet``; the mini recipe:
+``recipes/build_mini_controlnet.py``. The condition format: ``craftlora.models.condition``.
 """
 
 from __future__ import annotations
@@ -26,16 +26,11 @@ from PIL import Image
 
 from craftlora.data.imageio import load_rgb, sha256_file
 from craftlora.metrics.contour import contour_adherence, sketch_mask
+from craftlora.models.condition import CONDITION_FILE, SketchError, condition_array
 
 CONTOUR_RADIUS = 2
-CONDITIONS = ("outline", "outline+fill")
-CONDITION_FILE = "craftlora_condition.json"  # beside a ControlNet's config.json
 MINI_CONTROLNET = Path(__file__).resolve().parent.parent / "mini" / "controlnet"
 MINI_CONTROLNET_NAMES = ("mini", "mini-controlnet")
-
-
-class SketchError(ValueError):
-    """A sketch or ControlNet cannot be used; the message names the file and the fault."""
 
 
 @dataclass(frozen=True)
@@ -44,32 +39,6 @@ class Sketch:
     sha256: str
     condition: Image.Image  # RGB, white strokes on black, at the generation size
     edges: np.ndarray  # bool HxW reference edge map at the generation size
-
-
-def filled(edges: np.ndarray) -> np.ndarray:
-    """The strokes plus every region they enclose (free pixels not 4-connected to the border)."""
-    import cv2
-
-    free = (~edges).astype(np.uint8)
-    n, labels = cv2.connectedComponents(free, connectivity=4)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    outside = np.isin(labels, border[border > 0]) & free.astype(bool)
-    return ~outside
-
-
-def condition_array(edges: np.ndarray, condition: str = "outline") -> np.ndarray:
-    """The ControlNet condition (HxWx3 uint8) of a bool stroke map.
-
-    ``outline``: white strokes on black in all channels (scribble / lineart convention).
-    ``outline+fill``: strokes in red and blue, strokes plus enclosed regions in green, so a
-    closed outline also gives the ControlNet the region it encloses.
-    """
-    if condition not in CONDITIONS:
-        raise SketchError(f"ControlNet condition must be one of {CONDITIONS}, not {condition!r}")
-    e = np.where(edges, 255, 0).astype(np.uint8)
-    if condition == "outline":
-        return np.stack([e, e, e], -1)
-    return np.stack([e, np.where(filled(edges), 255, 0).astype(np.uint8), e], -1)
 
 
 def controlnet_condition(source: Any) -> str:
@@ -124,7 +93,7 @@ def load_controlnet(source: str | Path | Any, dtype: Any = None) -> Any:
         if not (MINI_CONTROLNET / "controlnet" / "config.json").is_file():
             raise SketchError(
                 f"the shipped mini ControlNet is not present in {MINI_CONTROLNET}; build it with "
-                "`python -m craftlora.generate.mini_controlnet --work WORK --out "
+                "`python recipes/build_mini_controlnet.py --work WORK --out "
                 "src/craftlora/mini/controlnet`"
             )
         source = MINI_CONTROLNET / "controlnet"

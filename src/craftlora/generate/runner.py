@@ -39,8 +39,8 @@ from craftlora.generate.controlnet import (
 )
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
-from craftlora.generate.samplers import diffusers_clip_skip, set_sampler
-from craftlora.generate.text import encode_text
+from craftlora.generate.samplers import set_sampler
+from craftlora.models.text import diffusers_clip_skip, encode_text
 
 SYNTHETIC_DIR = "synthetic"
 

@@ -133,14 +133,3 @@ def set_sampler(pipe: Any, name: str) -> Any:
     """Replace ``pipe.scheduler`` with the sampler ``name``, keeping the model's schedule."""
     pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
     return pipe.scheduler
-
-
-def diffusers_clip_skip(a1111_clip_skip: int) -> int | None:
-    """A1111 "Clip skip N" → diffusers ``clip_skip`` (N - 1; ``None`` for N = 1)."""
-    if isinstance(a1111_clip_skip, bool) or not isinstance(a1111_clip_skip, int):
-        raise ValueError(f"clip skip must be an integer >= 1, not {a1111_clip_skip!r}")
-    if a1111_clip_skip < 1:
-        raise ValueError(
-            f"clip skip {a1111_clip_skip} is invalid: A1111 counts from 1 (1 = last layer)"
-        )
-    return None if a1111_clip_skip == 1 else a1111_clip_skip - 1

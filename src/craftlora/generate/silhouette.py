@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from craftlora.generate.controlnet_train import outline
+from craftlora.models.condition import outline
 
 
 def _block(i: int, o: int) -> nn.Sequential:
@@ -57,27 +57,11 @@ class SilhouetteNet(nn.Module):
         return self.out(e)
 
 
-def _to_tensor(images: Any) -> torch.Tensor:
+def images_to_tensor(images: Any) -> torch.Tensor:
     arr = np.stack(
         [np.asarray(im.convert("RGB") if hasattr(im, "convert") else im) for im in images]
     )
     return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
-
-
-def mini_masks(n: int, seed: int, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` fresh mini-kiln renders over the valid combinations and their exact silhouettes."""
-    from craftlora.mini import kiln
-    from craftlora.mini.vessel import render_vessel
-
-    rng = np.random.default_rng(seed)
-    combos = kiln.valid_combinations()
-    xs, ys = [], []
-    for _ in range(n):
-        img, mask = render_vessel(combos[int(rng.integers(len(combos)))], rng, size)
-        xs.append(img)
-        ys.append(mask)
-    x = _to_tensor(xs)
-    return x, torch.from_numpy(np.stack(ys)).float()[:, None]
 
 
 def train_silhouette(
@@ -120,7 +104,7 @@ def train_silhouette(
 @torch.no_grad()
 def vessel_outlines(net: SilhouetteNet, images: Any) -> list[np.ndarray]:
     """The outline (bool HxW) of the predicted silhouette of each image."""
-    x = _to_tensor(images)
+    x = images_to_tensor(images)
     masks = (net(x) > 0).numpy()[:, 0]
     return [outline(m) for m in masks]
 

@@ -254,17 +254,8 @@ def get_extractor(id: str, **kw: Any) -> FeatureExtractor:
     return _REGISTRY[id](**kw)
 
 
-def _domain(checkpoint: str | os.PathLike[str] | None = None, **kw: Any) -> FeatureExtractor:
-    from craftlora.metrics.judge import Judge
-
-    if checkpoint is None:
-        raise MissingWeightsError("domain: needs the judge classifier checkpoint (checkpoint=PATH)")
-    return Judge(checkpoint, **kw)
-
-
 register("inception", InceptionExtractor)
 register("lpips-alex", lambda **kw: LpipsExtractor(net="alex", **kw))
 register("lpips-vgg", lambda **kw: LpipsExtractor(net="vgg", **kw))
 register("clip", ClipExtractor)
-register("domain", _domain)
 register("pixels", PixelExtractor)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from craftlora.metrics.features import FeatureExtractor
+from craftlora.metrics.features import FeatureExtractor, register
 from craftlora.metrics.images import Images, as_rgb_list
 from craftlora.metrics.weights import MissingWeightsError, file_sha256
 
@@ -114,3 +114,12 @@ class Judge(FeatureExtractor):
     def predict(self, images: Images) -> list[dict[str, str]]:
         """The attribute values the judge reads off each image."""
         return self.read(images)[1]
+
+
+def _domain(checkpoint: str | os.PathLike[str] | None = None, **kw: Any) -> FeatureExtractor:
+    if checkpoint is None:
+        raise MissingWeightsError("domain: needs the judge classifier checkpoint (checkpoint=PATH)")
+    return Judge(checkpoint, **kw)
+
+
+register("domain", _domain)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
-from craftlora.mini import batch, canvas
+from craftlora.mini import canvas
+from craftlora.runtime.workers import map_chunks
 
 OBJECTS = ["ball", "cube", "pyramid", "ring", "star", "heart", "cross", "arrow"]
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -185,7 +186,7 @@ def render_generic(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     job = partial(_render_chunk, out=out, seed=seed, size=size)
-    rows = batch.run_chunks(job, list(range(n)), workers=workers, desc="generic",
+    rows = map_chunks(job, list(range(n)), workers=workers, desc="generic",
                             progress=progress)
     cap, lab = io.StringIO(), io.StringIO()
     wc, wl = csv.writer(cap, lineterminator="\n"), csv.writer(lab, lineterminator="\n")

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
-from craftlora.mini import batch, canvas
+from craftlora.mini import canvas
 from craftlora.mini.annotate import annotation
 from craftlora.mini.kiln import ATTRIBUTES, ComboError, check_values, default_counts, is_valid
 from craftlora.mini.vessel import render_scene
+from craftlora.runtime.workers import map_chunks
 
 COMBO_COLUMNS = (*ATTRIBUTES, "count")
 LABEL_COLUMNS = ("file", *ATTRIBUTES)
@@ -115,7 +116,7 @@ def render_kiln(
         plan = [dict(c) for c, k in combos for _ in range(k)]
     jobs = list(enumerate(plan))
     job = partial(_render_chunk, out=out, seed=seed, size=size)
-    batch.run_chunks(job, jobs, workers=workers, desc="mini-kiln", progress=progress)
+    map_chunks(job, jobs, workers=workers, desc="mini-kiln", progress=progress)
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

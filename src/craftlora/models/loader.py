@@ -150,7 +150,7 @@ def load_components(
         if not (MINI_BASE / "model_index.json").is_file():
             raise ModelSourceError(
                 f"the bundled mini base is not present in {MINI_BASE}; build it with "
-                "`python -m craftlora.models.mini_base --work WORK --out "
+                "`python recipes/build_mini_base.py --work WORK --out "
                 "src/craftlora/mini/base` (see its model card)"
             )
         return load_components(MINI_BASE, dtype=dtype, allow_network=False)

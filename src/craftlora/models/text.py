@@ -1,11 +1,17 @@
 """Prompt encoding for SD 1.x/2.x and SDXL, the way the diffusers pipelines do it.
 
 ``clip_skip`` follows diffusers: 0 = the last layer; A1111's "Clip skip 2" is ``clip_skip=1``.
+
+``encode_text`` encodes from a pipeline, for prompt and negative prompt alike, instead of
+passing ``clip_skip`` to the pipeline: diffusers 0.42's ``encode_prompt`` reaches
+``text_encoder.text_model.final_layer_norm``, which transformers 5 no longer has, and diffusers
+applies ``clip_skip`` to the prompt but not to the negative prompt (A1111 does both, so do we).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -52,3 +58,32 @@ def sdxl_time_ids(resolution: int, batch: int, device: torch.device,
     """(original size, crop top-left, target size) for square centre-cropped training images."""
     ids = torch.tensor([resolution, resolution, 0, 0, resolution, resolution], dtype=dtype)
     return ids.to(device).expand(batch, 6)
+
+
+def diffusers_clip_skip(a1111_clip_skip: int) -> int | None:
+    """A1111 "Clip skip N" → diffusers ``clip_skip`` (N - 1; ``None`` for N = 1)."""
+    if isinstance(a1111_clip_skip, bool) or not isinstance(a1111_clip_skip, int):
+        raise ValueError(f"clip skip must be an integer >= 1, not {a1111_clip_skip!r}")
+    if a1111_clip_skip < 1:
+        raise ValueError(
+            f"clip skip {a1111_clip_skip} is invalid: A1111 counts from 1 (1 = last layer)"
+        )
+    return None if a1111_clip_skip == 1 else a1111_clip_skip - 1
+
+
+@torch.no_grad()
+def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None) -> torch.Tensor:
+    """Embeddings (N, L, D) of ``texts`` from an SD 1.x / 2.x pipeline's text encoder;
+    ``clip_skip`` in diffusers' count (None = last)."""
+    te = pipe.text_encoder
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        raise NotImplementedError("generation with SDXL pipelines (pooled embeddings) is not wired")
+    layers = int(te.config.num_hidden_layers)
+    if clip_skip is not None and clip_skip >= layers:
+        raise ValueError(
+            f"clip skip {clip_skip + 1} (A1111) is deeper than the text encoder's {layers} layers"
+        )
+    comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=te, tokenizer=pipe.tokenizer,
+                      noise_scheduler=pipe.scheduler)
+    hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0)["hidden"]
+    return hidden.to(dtype=te.dtype)

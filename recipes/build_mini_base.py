@@ -10,7 +10,7 @@ Stages, each skipped when its output exists, so a killed build resumes:
    mode (ε-prediction, min-SNR-γ 5), resumable with ``--resume latest``;
 5. copy the final model into ``--out`` (safetensors) with its loss curve and a sample grid.
 
-``python -m craftlora.models.mini_base --work DIR --out src/craftlora/mini/base``
+``python recipes/build_mini_base.py --work DIR --out src/craftlora/mini/base``
 """
 
 from __future__ import annotations

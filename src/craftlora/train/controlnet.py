@@ -11,9 +11,8 @@ is decided. With ``work_dir`` the run checkpoints (weights as safetensors, optim
 state loadable with ``weights_only=True``) and a rerun resumes where it stopped; a resumed run
 draws the same batches as an uninterrupted one.
 
-For the mini world, :func:`mini_outline_triples` renders mini-kiln vessels and uses the outline
-of each vessel's exact silhouette as the sketch (white strokes on black, the same form
-``load_sketch`` gives a user's line drawing).
+The mini world's triples: ``craftlora.mini.outlines.mini_outline_triples``; scoring a trained
+ControlNet: ``craftlora.generate.contour.evaluate_contour``.
 """
 
 from __future__ import annotations
@@ -23,21 +22,21 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers import ControlNetModel, DDPMScheduler
 from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from craftlora.data.atomic import atomic_write_json
-from craftlora.generate.controlnet import CONDITION_FILE, condition_array
-from craftlora.generate.samplers import diffusers_clip_skip
-from craftlora.generate.text import encode_text
-
-Triple = tuple[np.ndarray, np.ndarray, str]  # (sketch bool HxW, image uint8 HxWx3, caption)
+from craftlora.models.condition import CONDITION_FILE, Triple, condition_array
+from craftlora.models.text import diffusers_clip_skip, encode_text
 
 
 class ControlNetTrainConfig(BaseModel):
@@ -58,33 +57,6 @@ class ControlNetTrainConfig(BaseModel):
     condition: Literal["outline", "outline+fill"] = "outline"
     log_every: int = Field(default=50, ge=1)
     checkpoint_every: int = Field(default=100, ge=1)
-
-
-def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
-    """The boundary pixels of a bool silhouette (mask minus its erosion)."""
-    import cv2
-
-    m = mask.astype(np.uint8)
-    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    return (m - cv2.erode(m, kernel)) > 0
-
-
-def mini_outline_triples(n: int, seed: int = 0, size: int = 64) -> list[Triple]:
-    """``n`` fresh mini-kiln renders over every valid combination in turn, with outlines."""
-    from craftlora.data.captions import render_caption
-    from craftlora.mini import kiln
-    from craftlora.mini.vessel import render_vessel
-
-    cfg = kiln.workspace_config()
-    combos = kiln.valid_combinations()
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(combos))
-    out: list[Triple] = []
-    for i in range(n):
-        combo = combos[int(order[i % len(combos)])]
-        img, mask = render_vessel(combo, rng, size)
-        out.append((outline(mask), img, render_caption(cfg, combo)))
-    return out
 
 
 def _condition(edges: np.ndarray, condition: str = "outline") -> torch.Tensor:
@@ -136,8 +108,6 @@ def train_controlnet(
     saved to ``out_dir``; returns ``{"stopped_at": step}``): the next call continues.
     Returns a summary (config, losses, wall time) that is also written to ``out_dir/train.json``.
     """
-    from diffusers import ControlNetModel, DDPMScheduler
-
     cfg = config or ControlNetTrainConfig()
     if not triples:
         raise ValueError("train_controlnet needs at least one (sketch, image, caption) triple")
@@ -165,8 +135,6 @@ def train_controlnet(
         start, prior_s = _load_checkpoint(ckpt, cfg, len(triples), cn, opt, gen, losses)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=cfg.steps, initial=start, desc="controlnet", unit="step")
     n = len(triples)
     T = noise_sched.config.num_train_timesteps
@@ -259,8 +227,6 @@ def _save_checkpoint(
     train_s: float,
 ) -> None:
     """Weights (safetensors), optimizer + RNG state (plain tensors) and step, swapped in whole."""
-    from safetensors.torch import save_file
-
     tmp = ckpt.with_name(f".tmp-{ckpt.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -290,8 +256,6 @@ def _load_checkpoint(
     losses: list[float],
 ) -> tuple[int, float]:
     """Restore a checkpoint made with the same config and pool; return (step, train seconds)."""
-    from safetensors.torch import load_file
-
     try:
         state = json.loads((ckpt / "state.json").read_text())
         weights = load_file(str(ckpt / "controlnet.safetensors"))
@@ -331,99 +295,3 @@ def _save_atomic(model: Any, out: Path, extra: dict[str, str] | None = None) -> 
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, out)
-
-
-@torch.no_grad()
-def evaluate_contour(
-    pipe: Any,
-    controlnet: Any,
-    triples: Sequence[Triple],
-    *,
-    steps: int = 20,
-    cfg: float = 7.0,
-    sampler: str = "DPM++ 2M Karras",
-    clip_skip: int = 2,
-    scale: float = 1.0,
-    batch_size: int = 16,
-    seed: int = 0,
-    outline_fn: Callable[[list[Any]], list[np.ndarray]] | None = None,
-    keep_images: bool = False,
-) -> dict[str, Any]:
-    """Generate from held-out (sketch, caption) pairs; tolerant contour F1 at 2 px per image.
-
-    ``controlnet=None`` generates the same prompts and seeds without guidance (the baseline).
-    The generated image's edges are Canny's (the ControlNet++ protocol) unless ``outline_fn``
-    gives each image's object outline (e.g. ``silhouette.vessel_outlines`` for mini-kiln).
-    """
-    from PIL import Image
-
-    from craftlora.generate.controlnet import CONTOUR_RADIUS, controlnet_pipeline
-    from craftlora.generate.samplers import set_sampler
-    from craftlora.metrics.contour import chamfer, contour_adherence, edge_f1, tolerant_edge_f1
-
-    if controlnet is None:
-        runner = pipe
-        pipe.set_progress_bar_config(disable=True)
-    else:
-        runner = controlnet_pipeline(pipe, controlnet)
-    old_scheduler = pipe.scheduler
-    set_sampler(runner, sampler)
-    skip = diffusers_clip_skip(clip_skip)
-    scores: list[dict[str, Any]] = []
-    made: list[Any] = []
-    try:
-        for s in range(0, len(triples), batch_size):
-            chunk = triples[s : s + batch_size]
-            h, w = chunk[0][0].shape
-            kw: dict[str, Any] = {}
-            if controlnet is not None:
-                kind = getattr(controlnet, "craftlora_condition", "outline")
-                kw["image"] = [Image.fromarray(condition_array(t[0], kind)) for t in chunk]
-                kw["controlnet_conditioning_scale"] = scale
-            images = runner(
-                prompt_embeds=encode_text(pipe, [t[2] for t in chunk], skip),
-                negative_prompt_embeds=encode_text(pipe, [""] * len(chunk), skip),
-                num_inference_steps=steps,
-                guidance_scale=cfg,
-                generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],
-                width=w,
-                height=h,
-                **kw,
-            ).images
-            if keep_images:
-                made.extend(images)
-            if outline_fn is None:
-                for t, img in zip(chunk, images, strict=True):
-                    scores.append(contour_adherence(t[0], img, radius=CONTOUR_RADIUS))
-            else:
-                for t, edges in zip(chunk, outline_fn(images), strict=True):
-                    scores.append(
-                        {
-                            "tolerant_f1": tolerant_edge_f1(edges, t[0], CONTOUR_RADIUS),
-                            "edge_f1": edge_f1(edges, t[0]),
-                            "chamfer": chamfer(edges, t[0]),
-                        }
-                    )
-    finally:
-        pipe.scheduler = old_scheduler
-    f1 = np.array([x["tolerant_f1"] for x in scores])
-    out = {
-        "images": len(scores),
-        "tolerant_f1_mean": float(f1.mean()),
-        "tolerant_f1_median": float(np.median(f1)),
-        "tolerant_f1_quantiles": {
-            name: float(np.quantile(f1, q))
-            for name, q in (("min", 0), ("p10", 0.1), ("p25", 0.25), ("p75", 0.75), ("max", 1))
-        },
-        "share_at_least_0.8": float((f1 >= 0.8).mean()),
-        "tolerant_f1": [round(float(x), 4) for x in f1],
-        "edge_f1_mean": float(np.mean([x["edge_f1"] for x in scores])),
-        "chamfer_mean": float(np.mean([x["chamfer"] for x in scores])),
-        "radius": CONTOUR_RADIUS,
-        "edges": "canny(100,200)" if outline_fn is None else "outline_fn",
-        "guided": controlnet is not None,
-        "scale": scale if controlnet is not None else 0.0,
-    }
-    if keep_images:
-        out["images_made"] = made
-    return out

@@ -8,14 +8,14 @@ import shutil
 import numpy as np
 import pytest
 
-from craftlora.demo.build_judge import (
-    ASSETS,
+from craftlora.metrics.agreement import attribute_agreement
+from craftlora.metrics.judge import Judge
+from craftlora.mini.judge import (
+    JUDGES,
     decoder_fingerprint,
     renderer_fingerprint,
     shipped_judge,
 )
-from craftlora.metrics.agreement import attribute_agreement
-from craftlora.metrics.judge import Judge
 from craftlora.mini.kiln import valid_combinations
 from craftlora.mini.vessel import render_vessel
 from craftlora.models.loader import load_components
@@ -27,8 +27,8 @@ from craftlora.models.roundtrip import roundtrip_images
     ("decoder_sha256", "another VAE"),
 ])
 def test_a_judge_built_for_another_renderer_or_vae_is_not_used(tmp_path, field, reason):
-    shutil.copyfile(ASSETS / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
-    rep = json.loads((ASSETS / "judge-64.json").read_text(encoding="utf-8"))
+    shutil.copyfile(JUDGES / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
+    rep = json.loads((JUDGES / "judge-64.json").read_text(encoding="utf-8"))
     (tmp_path / "judge-64.json").write_text(json.dumps({**rep, field: "0" * 64}))
     path, why = shipped_judge(64, tmp_path)
     assert path is None and reason in why
@@ -36,7 +36,7 @@ def test_a_judge_built_for_another_renderer_or_vae_is_not_used(tmp_path, field, 
 
 def test_a_missing_or_unreadable_report_means_no_shipped_judge(tmp_path):
     assert shipped_judge(64, tmp_path)[0] is None
-    shutil.copyfile(ASSETS / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
+    shutil.copyfile(JUDGES / "judge-64.safetensors", tmp_path / "judge-64.safetensors")
     (tmp_path / "judge-64.json").write_text("{not json")
     path, why = shipped_judge(64, tmp_path)
     assert path is None and "judge-64.json" in why

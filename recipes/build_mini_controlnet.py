@@ -1,4 +1,4 @@
-"""The mini world's outline ControlNet: its recipe (build) and its measure (contour F1).
+"""Build the mini world's outline ControlNet (the recipe behind ``craftlora/mini/controlnet``).
 
 Recipe, each stage skipped when its output exists in ``--work``, so a killed build resumes:
 
@@ -7,16 +7,16 @@ Recipe, each stage skipped when its output exists in ``--work``, so a killed bui
 2. train the silhouette segmenter that reads a generated vessel's outline (renders of seed
    ``seed + 1``; ``silhouette.safetensors``);
 3. train a ControlNet from the base UNet (``ControlNetModel.from_unet``) on the triples,
-   checkpointed, resumable (``controlnet_train.train_controlnet``);
+   checkpointed, resumable (``craftlora.train.controlnet.train_controlnet``);
 4. on held-out fresh renders (seed ``seed + EVAL_SEED_OFFSET``), generate from each outline
    sketch with and without the ControlNet and score tolerant contour F1 at 2 px between the
    sketch and the generated vessel's outline (the segmenter's);
 5. copy ``controlnet/`` (diffusers folder, safetensors), ``silhouette.safetensors``,
    ``card.json`` and a model card ``README.md`` into ``--out``.
 
-``python -m craftlora.generate.mini_controlnet --work DIR --out src/craftlora/mini/controlnet``
+``python recipes/build_mini_controlnet.py --work DIR --out src/craftlora/mini/controlnet``
 
-:func:`measure_mini_controlnet` is the quick measure the demo calls.
+The measure (contour F1) lives in the library: ``craftlora.mini.outlines.measure_mini_controlnet``.
 """
 
 from __future__ import annotations
@@ -30,44 +30,28 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from craftlora.data.atomic import atomic_write_json
-from craftlora.generate.controlnet import (
-    CONDITION_FILE,
-    MINI_CONTROLNET,
-    SketchError,
-    load_controlnet,
-)
-from craftlora.generate.controlnet_train import (
-    ControlNetTrainConfig,
-    evaluate_contour,
-    mini_outline_triples,
-    train_controlnet,
-)
-from craftlora.generate.silhouette import (
-    load_silhouette,
-    mini_masks,
-    save_silhouette,
-    train_silhouette,
-    vessel_outlines,
-)
+from craftlora.generate.silhouette import save_silhouette, train_silhouette, vessel_outlines
 from craftlora.metrics.contour import tolerant_edge_f1
-from craftlora.models.loader import module_hash
+from craftlora.mini.outlines import (
+    CARD,
+    EVAL_SEED_OFFSET,
+    SEGMENTER,
+    image_size,
+    measure_mini_controlnet,
+    mini_masks,
+    mini_outline_triples,
+)
+from craftlora.models.condition import CONDITION_FILE
+from craftlora.models.loader import load_components, module_hash
 from craftlora.models.roundtrip import roundtrip_images, vae_roundtrip
-
-EVAL_SEED_OFFSET = 1_000_003  # held-out renders never share the training pool's seed
-DEMO_SEED = 2_000_003  # the default of measure_mini_controlnet: neither training nor the card
-SEGMENTER = "silhouette.safetensors"
-CARD = "card.json"
+from craftlora.train.controlnet import ControlNetTrainConfig, train_controlnet
 
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _image_size(pipe: Any) -> int:
-    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    return int(pipe.unet.config.sample_size) * scale
 
 
 def stage_segmenter(
@@ -112,8 +96,6 @@ def stage_segmenter(
 
 
 def segmenter_info(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         return json.loads((f.metadata() or {}).get("info", "{}"))
 
@@ -141,7 +123,7 @@ def build(
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     cfg = config or ControlNetTrainConfig(seed=seed)
-    size = _image_size(pipe)
+    size = image_size(pipe)
     seg = stage_segmenter(
         work, size, images=segmenter_images, steps=segmenter_steps, seed=seed, vae=pipe.vae
     )
@@ -229,7 +211,7 @@ Files: `controlnet/` (diffusers `ControlNetModel`, safetensors, {tr['parameters'
 
 ## Recipe
 
-`python -m craftlora.generate.mini_controlnet --work WORK --out src/craftlora/mini/controlnet`
+`python recipes/build_mini_controlnet.py --work WORK --out src/craftlora/mini/controlnet`
 
 - initialised from the base UNet's encoder (`ControlNetModel.from_unet`, zero output convs,
   conditioning embedding channels {tr['conditioning_channels']}); the base stays frozen;
@@ -269,109 +251,6 @@ def _segmenter_data(seg: dict[str, Any]) -> str:
     return f"The segmenter learned from {seg.get('images', '?')} fresh renders{vae}."
 
 
-def _training_seeds(controlnet_dir: Path | None) -> tuple[int, ...]:
-    if controlnet_dir is None:
-        return ()
-    card = controlnet_dir.parent / CARD
-    if not card.is_file():
-        return ()
-    seed = int(json.loads(card.read_text())["pool"]["seed"])
-    return (seed, seed + 1)
-
-
-def measure_mini_controlnet(
-    base: Any = "mini",
-    controlnet: Any = "mini",
-    n: int = 16,
-    seed: int = DEMO_SEED,
-    *,
-    steps: int = 20,
-    cfg: float = 4.0,
-    scale: float = 1.0,
-    baseline: bool = True,
-    segmenter: str | Path | None = None,
-    batch_size: int = 16,
-    forbidden_seeds: tuple[int, ...] = (),
-) -> dict[str, Any]:
-    """Contour F1 of the outline ControlNet on ``n`` held-out sketches of fresh renders.
-
-    ``base``: a ``StableDiffusionPipeline`` (e.g. the demo's, LoRA loaded) or a model source
-    (``"mini"``, a diffusers folder). ``controlnet``: ``"mini"`` (the shipped one), a folder
-    or a ``ControlNetModel``. ``seed`` seeds the held-out renders and the generation; it must
-    not be the training pool's seed. Returns ``{"contour_f1", "n", "median", "quantiles",
-    "share_at_least_0.8", "per_image", "canny_f1", "vae_ceiling_f1", "baseline": {...} or
-    None, "wall_s", ...}``; ``vae_ceiling_f1`` scores the held-out renders themselves after a
-    round trip through the base's VAE: no generation through that decoder can do better.
-    """
-    t0 = time.perf_counter()
-    cn_dir: Path | None = None
-    if isinstance(controlnet, str) and controlnet in ("mini", "mini-controlnet"):
-        cn_dir = MINI_CONTROLNET / "controlnet"
-    elif isinstance(controlnet, (str, Path)):
-        cn_dir = Path(controlnet)
-    if seed in (*forbidden_seeds, *_training_seeds(cn_dir)):
-        raise ValueError(f"seed {seed} made the training renders; held-out sketches need another")
-    if segmenter is None:
-        segmenter = (cn_dir.parent if cn_dir is not None else MINI_CONTROLNET) / SEGMENTER
-    seg_path = Path(segmenter)
-    if not seg_path.is_file():
-        raise SketchError(f"{seg_path}: outline segmenter not found")
-    if isinstance(base, (str, Path)):
-        from craftlora.models.loader import load_components
-
-        pipe = load_components(str(base)).pipeline()
-    else:
-        pipe = base
-    cn = load_controlnet(cn_dir if cn_dir is not None else controlnet)
-    net = load_silhouette(seg_path)
-    held = mini_outline_triples(n, seed=seed, size=_image_size(pipe))
-
-    def outlines(images: list[Any]) -> list[np.ndarray]:
-        return vessel_outlines(net, images)
-
-    kw = dict(steps=steps, cfg=cfg, batch_size=batch_size, seed=seed)
-    guided = evaluate_contour(
-        pipe, cn, held, scale=scale, outline_fn=outlines, keep_images=True, **kw
-    )
-    from craftlora.metrics.contour import contour_adherence
-
-    canny = float(
-        np.mean(
-            [
-                contour_adherence(t[0], im)["tolerant_f1"]
-                for t, im in zip(held, guided.pop("images_made"), strict=True)
-            ]
-        )
-    )
-    res: dict[str, Any] = _summary(guided)
-    rec = roundtrip_images(pipe.vae, [t[1] for t in held])
-    vae_ceiling = float(
-        np.mean([tolerant_edge_f1(o, t[0], 2) for o, t in zip(outlines(rec), held, strict=True)])
-    )
-    res.update(
-        canny_f1=canny, vae_ceiling_f1=vae_ceiling, seed=seed, steps=steps, cfg=cfg,
-        scale=scale, radius_px=2, segmenter=str(seg_path), baseline=None,
-        controlnet=str(cn_dir) if cn_dir is not None else "in-memory",
-    )
-    if baseline:
-        res["baseline"] = _summary(evaluate_contour(pipe, None, held, outline_fn=outlines, **kw))
-    res["wall_s"] = round(time.perf_counter() - t0, 2)
-    return res
-
-
-def _summary(ev: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "contour_f1": ev["tolerant_f1_mean"],
-        "n": ev["images"],
-        "median": ev["tolerant_f1_median"],
-        "quantiles": ev["tolerant_f1_quantiles"],
-        "share_at_least_0.8": ev["share_at_least_0.8"],
-        "per_image": ev["tolerant_f1"],
-        "edge_f1_mean": ev["edge_f1_mean"],
-        "chamfer_mean": ev["chamfer_mean"],
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
@@ -391,8 +270,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--note", action="append", default=[], help="a line for the model card")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from craftlora.models.loader import load_components
-
     pipe = load_components(a.model).pipeline()
     cfg = ControlNetTrainConfig(
         steps=a.steps, batch_size=a.batch_size, lr=a.lr, timesteps=a.timesteps, seed=a.seed,

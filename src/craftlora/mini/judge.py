@@ -11,10 +11,15 @@ mini base's 64 px VAE softens glaze texture and outlines: a judge that only saw 
 misreads a faithful image because of the decoder's blur, not its attributes (measured: the
 crisp-only judge read glaze + type on VAE round trips of true renders at 0.71, against 0.96 on
 the renders themselves). The judge still never sees a generated image.
+
+The shipped judge (``judges/judge-64``, built by ``recipes/build_judge.py``) records the
+renderer and the VAE it was built for; ``shipped_judge`` uses it only while both still match.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +74,15 @@ def render_balanced(combos: Sequence[dict[str, str]], per_combo: int, seed: int,
     ids = list(range(start_id, start_id + len(jobs)))
     cache = ImageCache(size, torch.from_numpy(pixels), ids)
     return cache, Labelled(ids, labels, combo_keys, ["synthetic"] * len(ids))
+
+
+def true_renders(prompts: list[dict[str, Any]], size: int, seed: int = 777) -> list[np.ndarray]:
+    """Fresh renders of each prompt's combination (the judge-ceiling set)."""
+    out = []
+    for p in prompts:
+        img, _ = render_vessel(p["attributes"], np.random.default_rng([seed, p["i"]]), size=size)
+        out.append(np.ascontiguousarray(img))
+    return out
 
 
 def merge(a: ImageCache, b: ImageCache) -> ImageCache:
@@ -152,3 +166,48 @@ def train_judge(
         "heldout": report["heldout"], "n_per_combo": n_per_combo, "seed": seed,
     })
     return report
+
+
+# --------------------------------------------------------------------------------------------
+# the shipped judge
+MINI = Path(__file__).resolve().parent  # the mini world's folder
+JUDGES = MINI / "judges"
+JUDGE_NAME = "judge-64"
+JUDGE_SEED = 1234
+# the mini-kiln modules that decide what a render of a combination looks like
+RENDERER_MODULES = ("kiln", "shapes", "surface", "canvas", "vessel")
+
+
+def renderer_fingerprint() -> str:
+    """sha256 over the source of the mini-kiln renderer (what the judge learned to read)."""
+    h = hashlib.sha256()
+    for name in RENDERER_MODULES:
+        h.update(name.encode())
+        h.update((MINI / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def decoder_fingerprint() -> str:
+    """sha256 of the bundled mini base's VAE weights (what the judge learned to see through)."""
+    vae = MINI / "base" / "vae" / "diffusion_pytorch_model.safetensors"
+    return hashlib.sha256(vae.read_bytes()).hexdigest()
+
+
+def shipped_judge(size: int, judges: Path = JUDGES) -> tuple[Path | None, str]:
+    """The shipped judge for ``size`` px images and why it is (not) usable."""
+    path = judges / f"judge-{size}.safetensors"
+    report = path.with_suffix(".json")
+    if not (path.is_file() and report.is_file()):
+        return None, f"no shipped judge for {size} px in {judges}"
+    try:
+        rep = json.loads(report.read_text(encoding="utf-8"))
+        built_for = (rep.get("renderer"), rep.get("decoder_sha256"))
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
+        return None, f"{report}: unreadable report ({e})"
+    if built_for[0] != renderer_fingerprint():
+        return None, (f"{path.name} was built for another version of the mini-kiln renderer; "
+                      "the demo trains its own judge")
+    if built_for[1] != decoder_fingerprint():
+        return None, (f"{path.name} was built for another VAE than the bundled mini base's; "
+                      "the demo trains its own judge")
+    return path, f"shipped {path.name}"

@@ -1,8 +1,8 @@
 import csv
 
-from craftlora.classify.judge import judge_config, train_judge
-from craftlora.classify.oracle import WRONG_TASKS, allocate, relabel, shifted
+from craftlora.mini.judge import judge_config, train_judge
 from craftlora.mini.kiln import ATTRIBUTES, valid_combinations
+from craftlora.mini.oracle import WRONG_TASKS, allocate, relabel, shifted
 from craftlora.models.classifier import load_classifier, predict
 
 

@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from craftlora.metrics.agreement import attribute_agreement
+from craftlora.metrics.judge import Judge
 from craftlora.mini.kiln import ATTRIBUTES, valid_combinations
+from craftlora.mini.vessel import render_vessel
+from craftlora.models.classifier import load_classifier, normalise, save_classifier, to_uint8_batch
+from craftlora.models.roundtrip import roundtrip_images
 
 
 def _renders(per_combo: int, seed: int, size: int) -> tuple[np.ndarray, list[dict[str, str]]]:
-    from craftlora.mini.vessel import render_vessel
-
     arrays, labels = [], []
     for c_i, combo in enumerate(valid_combinations()):
         for k in range(per_combo):
@@ -39,21 +42,10 @@ def recalibrate(path: Path, *, per_combo: int = 8, heldout_per_combo: int = 4,
     ``decoder``: the VAE the judge was trained through; every other render then goes through
     it, as in training.
     """
-    from craftlora.metrics.agreement import attribute_agreement
-    from craftlora.metrics.judge import Judge
-    from craftlora.models.classifier import (
-        load_classifier,
-        normalise,
-        save_classifier,
-        to_uint8_batch,
-    )
-
     model, meta = load_classifier(path)
     size = int(model.image_size)
     x, _ = _renders(per_combo, seed, size)
     if decoder is not None:
-        from craftlora.models.roundtrip import roundtrip_images
-
         x[1::2] = np.stack(roundtrip_images(decoder, x[1::2]))
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in bns:
