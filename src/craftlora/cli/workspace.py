@@ -88,7 +88,8 @@ def doctor(
         print_json(result)
     elif rebuild:
         moved = result["moved_aside"]
-        console.print(f"catalog rebuilt: {result['images_in_catalog']} image(s), "
+        verb = "rebuilt" if moved else "brought up to date"
+        console.print(f"catalog {verb}: {result['images_in_catalog']} image(s), "
                       f"{result['added']} added ({result['from_records']} from their records, "
                       f"{result['salvaged_rows']} split/caption rows salvaged)"
                       + (f"; the damaged catalog is kept as {moved}" if moved else ""),
