@@ -18,7 +18,7 @@ def _run(*args: str):
 
 def test_init_ingest_stats_split_captions_export(tmp_path, write_images):
     ws = tmp_path / "ws"
-    r = _run("init", ws, "-a", "glaze=white,celadon:jade green", "-a", "type=bowl,vase",
+    r = _run("init", ws, "-a", "glaze=white:ivory white,celadon:jade green", "-a", "type=bowl,vase",
              "--template", "{type}, {glaze} glaze, {glaze.phrase}")
     assert r.exit_code == 0, r.output
     src = tmp_path / "src"
@@ -50,7 +50,7 @@ def test_init_ingest_stats_split_captions_export(tmp_path, write_images):
     assert json.loads(r.stdout)["images"] == 1
 
     r = _run("captions", ws, "--json")
-    assert json.loads(r.stdout)["example"] == "vase, white glaze, white"
+    assert json.loads(r.stdout)["example"] == "vase, white glaze, ivory white"
 
     r = _run("export", ws, tmp_path / "out", "--format", "csv", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["exported"] == 5

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from craftlora.catalog.ingest import ingest
+from craftlora.catalog.records import RECORD_SUFFIX
 from craftlora.catalog.workspace import Workspace
 from craftlora.config import Attribute, WorkspaceConfig
 from craftlora.data.atomic import TMP_PREFIX
@@ -80,7 +81,8 @@ def test_sigkill_mid_ingest_then_rerun_leaves_every_image_once(tmp_path):
         assert {r.attributes["glaze"] for r in recs} == {"a", "b"}
         on_disk = {p.relative_to(ws.root).as_posix()
                    for p in (ws.root / "images").rglob("*") if p.is_file()}
-        assert on_disk == {r.path for r in recs}  # no orphan copies, no temp files
         assert not any(TMP_PREFIX in p for p in on_disk)
+        # no orphan copies, no temp files; each copy has its record (for `craftlora doctor`)
+        assert on_disk == {r.path for r in recs} | {r.path + RECORD_SUFFIX for r in recs}
         for r in recs[::97]:
             assert ws.resolve(r.path).read_bytes() == (src / r.source).read_bytes()

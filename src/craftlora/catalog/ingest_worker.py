@@ -6,16 +6,20 @@ are the bytes that are decoded and the bytes that are copied, so the copy matche
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from craftlora.data.atomic import TMP_PREFIX
+from craftlora.catalog.names import readable_name
+from craftlora.data.atomic import temp_prefix
 from craftlora.data.imageio import FORMAT_EXTENSION, BadImageError, decode_rgb, sha256_bytes
 
 IMAGES_DIR = "images"
+#: errors after which no further copy can succeed: the run stops instead of refusing each file
+WORKSPACE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 _MADE: set[str] = set()  # folders this process has already created
 
 
@@ -27,6 +31,7 @@ class Job:
     max_pixels: int
     caption_file: str | None = None
     annotation_file: str | None = None
+    copy: bool = True  # False: only check the file (it will be refused for another reason)
 
 
 def content_path(sha256: str, fmt: str) -> str:
@@ -41,7 +46,7 @@ def write_copy(dest: Path, data: bytes) -> None:
     if folder not in _MADE:
         dest.parent.mkdir(parents=True, exist_ok=True)
         _MADE.add(folder)
-    tmp = dest.with_name(f"{TMP_PREFIX}{os.getpid()}-{dest.name}")
+    tmp = dest.with_name(f"{temp_prefix()}{dest.name}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -64,22 +69,26 @@ def process(job: Job) -> dict[str, Any]:
     sha = sha256_bytes(data)
     rel = content_path(sha, fmt)
     dest = Path(job.workspace) / rel
+    copied = False
     try:
-        if not (dest.is_file() and dest.stat().st_size == len(data)):
+        if job.copy and not (dest.is_file() and dest.stat().st_size == len(data)):
             write_copy(dest, data)
+            copied = True
     except OSError as e:
-        return {"ok": False, "reason": f"cannot copy into the workspace: {e}"}
+        return {"ok": False, "reason": f"cannot copy into the workspace: {e.strerror or e}",
+                "fatal": e.errno in WORKSPACE_FULL, "errno": e.errno}
     out: dict[str, Any] = {"ok": True, "sha256": sha, "path": rel, "width": image.width,
-                           "height": image.height, "format": fmt, "bytes": len(data)}
+                           "height": image.height, "format": fmt, "bytes": len(data),
+                           "copied": copied}
     if job.caption_file:
         try:
             out["caption"] = Path(job.caption_file).read_text(encoding="utf-8").strip() or None
         except (OSError, UnicodeDecodeError) as e:
-            out["sidecar_problem"] = f"{os.path.basename(job.caption_file)}: unreadable ({e})"
+            out["sidecar_problem"] = f"{_base(job.caption_file)}: unreadable ({e})"
     if job.annotation_file:
         from craftlora.data.captions import AnnotationError, validate_annotation
 
-        name = os.path.basename(job.annotation_file)
+        name = _base(job.annotation_file)
         try:
             obj = json.loads(Path(job.annotation_file).read_text(encoding="utf-8"))
             validate_annotation(obj)
@@ -89,3 +98,7 @@ def process(job: Job) -> dict[str, Any]:
         except AnnotationError as e:
             out["sidecar_problem"] = f"{name}: not a structured annotation ({e})"
     return out
+
+
+def _base(path: str) -> str:
+    return readable_name(os.path.basename(path))

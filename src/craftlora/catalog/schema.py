@@ -62,4 +62,5 @@ CREATE INDEX reviews_image ON reviews (image_id);
 """
 
 MIGRATIONS: list[str] = [_V1]
+TABLES = ("images", "attributes", "qc_results", "reviews")
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,7 @@ Three layouts are understood, and can mix:
   column, relative to the folder holding it, in the root or any subfolder.
 A ``caption`` or ``text`` column is read as the caption; ``split``, ``origin``, ``set``,
 ``sha256``, ``width`` and ``height`` (as written by ``craftlora export``) are read and ignored.
+A CSV cell that export guarded with a leading ``'`` (``'=...``) is read without it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from craftlora.catalog.csv_cells import restore
+from craftlora.catalog.names import readable_name
 from craftlora.data.imageio import is_image_name
 
 KEY_COLUMNS = ("file", "file_name")
@@ -73,6 +76,9 @@ def walk_images(root: Path, skip: list[Path] | None = None) -> tuple[list[str], 
     def rel(p: str) -> str:
         return Path(os.path.relpath(p, root)).as_posix()
 
+    def shown(p: str) -> str:
+        return readable_name(rel(p))
+
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         for d in list(dirnames):
@@ -82,22 +88,22 @@ def walk_images(root: Path, skip: list[Path] | None = None) -> tuple[list[str], 
             elif os.path.islink(full):
                 dirnames.remove(d)
                 if not inside(root_real, full):
-                    rejected.append({"path": rel(full), "reason": "symlink leads outside SOURCE "
-                                     f"(to {os.path.realpath(full)})"})
+                    rejected.append({"path": shown(full), "reason": "symlink leads outside SOURCE "
+                                     f"(to {readable_name(os.path.realpath(full))})"})
                 else:
-                    rejected.append({"path": rel(full), "reason": "symlinked folder not followed "
+                    rejected.append({"path": shown(full), "reason": "symlinked folder not followed "
                                      "(its target inside SOURCE is walked directly)"})
         for name in sorted(filenames):
             if not is_image_name(name):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.islink(full) and not inside(root_real, full):
-                rejected.append({"path": rel(full), "reason": "symlink leads outside SOURCE "
-                                 f"(to {os.path.realpath(full)})"})
+                rejected.append({"path": shown(full), "reason": "symlink leads outside SOURCE "
+                                 f"(to {readable_name(os.path.realpath(full))})"})
             elif not os.path.exists(full):
-                rejected.append({"path": rel(full), "reason": "broken symlink"})
+                rejected.append({"path": shown(full), "reason": "broken symlink"})
             elif not os.path.isfile(full):
-                rejected.append({"path": rel(full), "reason": "not a regular file"})
+                rejected.append({"path": shown(full), "reason": "not a regular file"})
             else:
                 found.append(rel(full))
     found.sort()
@@ -224,7 +230,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
             yield line, None, (f"malformed row: {len(fields)} fields where the header has "
                                f"{len(header)}")
             continue
-        yield line, dict(zip(header, fields, strict=True)), None
+        yield line, dict(zip(header, map(restore, fields), strict=True)), None
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:

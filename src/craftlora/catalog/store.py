@@ -7,18 +7,38 @@ the transaction began. The catalog itself refuses a synthetic image in ``val`` o
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from craftlora.catalog.schema import DECISIONS, MIGRATIONS, ORIGINS, SCHEMA_VERSION, SPLITS
+from craftlora.catalog.schema import (
+    DECISIONS,
+    MIGRATIONS,
+    ORIGINS,
+    SCHEMA_VERSION,
+    SPLITS,
+    TABLES,
+)
+
+
+def repair_hint(path: Path) -> str:
+    """What to do about a damaged catalog at ``path`` (the workspace is its folder)."""
+    ws = path.parent
+    return (f"run `craftlora doctor {ws}` to check it, `craftlora doctor {ws} --rebuild` to "
+            "rebuild it from the image files and their records")
 
 
 class CatalogError(RuntimeError):
     """The catalog refused a write, or the file is not a craftlora catalog."""
+
+
+class CatalogIOError(CatalogError):
+    """The catalog file could not be written at all: disk full, read-only, damaged, busy."""
 
 
 @dataclass(frozen=True)
@@ -49,20 +69,59 @@ class QCResult:
 
 
 class Catalog:
-    """A connection to ``catalog.sqlite``; creates and migrates the schema on open."""
+    """A connection to ``catalog.sqlite``; creates and migrates the schema on open.
 
-    def __init__(self, path: str | Path):
+    Opening checks the file (``PRAGMA quick_check``, the schema) and refuses a damaged one in
+    one line that says what to do. ``readonly=True`` opens a catalog on a read-only file system
+    (an immutable snapshot: no journal, no writes).
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if readonly:
+                self._db = _connect_readonly(self.path)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._check()
+            if not readonly:
+                self._migrate()
         except sqlite3.DatabaseError as e:
-            raise CatalogError(f"{self.path}: not a usable catalog: {e}") from e
+            self._db_close_quietly()
+            raise CatalogIOError(describe_db_error(self.path, e)) from e
+        except CatalogError:
+            self._db_close_quietly()
+            raise
         self._depth = 0
+
+    def _db_close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+
+    def _check(self) -> None:
+        """Refuse a file that SQLite finds damaged, or a catalog whose tables are missing."""
+        found = [r[0] for r in self._db.execute("PRAGMA quick_check")]
+        if found != ["ok"]:
+            first = " ".join(" ".join(found[:2]).split())[:160]  # SQLite's report spans lines
+            raise CatalogError(f"{self.path}: catalog is damaged ({first}); "
+                               f"{repair_hint(self.path)}")
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = sorted(set(TABLES) - tables)
+        if version > 0 and missing:
+            raise CatalogError(f"{self.path}: catalog is damaged (tables {missing} missing); "
+                               f"{repair_hint(self.path)}")
+        if version == 0 and tables:
+            raise CatalogError(f"{self.path}: not a craftlora catalog (it holds other tables)")
+        if version == 0 and self.readonly:
+            raise CatalogError(f"{self.path}: catalog is empty and the workspace is read-only")
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -106,23 +165,37 @@ class Catalog:
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self._sql("BEGIN IMMEDIATE")
         self._depth = 1
         try:
             yield self
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         else:
-            self._db.execute("COMMIT")
+            try:
+                self._sql("COMMIT")
+            except CatalogIOError:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
         finally:
             self._depth = 0
+
+    def _sql(self, sql: str) -> None:
+        try:
+            self._db.execute(sql)
+        except sqlite3.Error as e:
+            raise CatalogIOError(describe_db_error(self.path, e)) from e
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:
             return self._db.execute(sql, tuple(params))
         except sqlite3.IntegrityError as e:
             raise CatalogError(_explain(e)) from e
+        except sqlite3.Error as e:
+            raise CatalogIOError(describe_db_error(self.path, e)) from e
 
     # -- images ----------------------------------------------------------------------------
     def add_image(
@@ -330,6 +403,24 @@ class Catalog:
         return self._db.execute(sql, tuple(params)).fetchall()
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; on a read-only file system, an immutable one (no -shm needed)."""
+    if not path.is_file():
+        raise CatalogIOError(f"{path}: catalog missing and the workspace is read-only")
+    base = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    db = sqlite3.connect(base, uri=True, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("PRAGMA user_version").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise CatalogIOError(f"{path}: catalog has unsaved changes in {wal.name} and the "
+                             "workspace is read-only; open it once where it is writable")
+    return sqlite3.connect(base + "&immutable=1", uri=True, timeout=30.0, isolation_level=None)
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
@@ -350,6 +441,21 @@ def _record(r: sqlite3.Row, attributes: dict[str, str]) -> ImageRecord:
         provenance=json.loads(r["provenance"]),
         attributes=dict(attributes),
     )
+
+
+def describe_db_error(path: Path, e: sqlite3.Error) -> str:
+    """One line for an SQLite failure: damaged file, full disk, read-only, or locked."""
+    msg = str(e)
+    low = msg.lower()
+    if "malformed" in low or "not a database" in low or "disk i/o" in low:
+        return f"{path}: catalog is damaged ({msg}); {repair_hint(path)}"
+    if "full" in low:
+        return f"{path}: disk full ({msg}); free space and rerun (nothing half written is kept)"
+    if "readonly" in low or "read-only" in low or "unable to open" in low:
+        return f"{path}: workspace is read-only ({msg}); only read commands (stats, export) work"
+    if "locked" in low or "busy" in low:
+        return f"{path}: catalog is busy ({msg}); another craftlora run holds it, retry later"
+    return f"{path}: not a usable catalog: {msg}"
 
 
 def _explain(e: sqlite3.IntegrityError) -> str:

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from craftlora.catalog.ingest_worker import IMAGES_DIR
 from craftlora.catalog.store import Catalog
 from craftlora.config import (
     CATALOG_NAME,
@@ -30,21 +33,40 @@ class Workspace:
     catalog: Catalog
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str]) -> Workspace:
+    def open(cls, root: str | os.PathLike[str], *, write: bool = True) -> Workspace:
+        """Open a workspace; its catalog is checked first (see ``Catalog``).
+
+        ``write=False`` is for commands that only read: on a read-only file system they open
+        the catalog read-only, where a command that writes gets one line saying so.
+        """
         root = Path(root)
         if not (root / CONFIG_NAME).is_file():
             raise WorkspaceError(f"{root}: not a craftlora workspace (no {CONFIG_NAME}); "
                                  "create one with `craftlora init`")
         config = load_config(root / CONFIG_NAME)
-        return cls(root=root, config=config, catalog=Catalog(root / CATALOG_NAME))
+        catalog_path = root / CATALOG_NAME
+        readonly = not writable(root)
+        if readonly and write:
+            raise WorkspaceError(f"{root}: workspace is read-only (cannot write {CATALOG_NAME}); "
+                                 "only read commands (stats, export to another folder) work")
+        expect_catalog(root)
+        return cls(root=root, config=config, catalog=Catalog(catalog_path, readonly=readonly))
 
     @classmethod
     def create(cls, root: str | os.PathLike[str], config: WorkspaceConfig) -> Workspace:
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root}: exists and is not a folder; choose a new name")
         if (root / CONFIG_NAME).exists():
             raise WorkspaceError(f"{root / CONFIG_NAME}: already exists; not overwriting")
-        root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(root / CONFIG_NAME, config_toml(config))
+        if (root / CATALOG_NAME).exists():
+            raise WorkspaceError(f"{root / CATALOG_NAME}: already exists; not overwriting")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(root / CONFIG_NAME, config_toml(config))
+        except OSError as e:
+            raise WorkspaceError(f"{root}: cannot create the workspace: "
+                                 f"{e.strerror or e}") from e
         return cls(root=root, config=config, catalog=Catalog(root / CATALOG_NAME))
 
     def close(self) -> None:
@@ -67,6 +89,25 @@ class Workspace:
         """The catalog form of a path inside the workspace (POSIX, relative)."""
         p = confine(self.root, path)
         return p.relative_to(Path(os.path.realpath(self.root))).as_posix()
+
+
+def writable(root: Path) -> bool:
+    """False on a read-only file system (or a folder this user may not write)."""
+    catalog = root / CATALOG_NAME
+    return os.access(root, os.W_OK) and (not catalog.exists() or os.access(catalog, os.W_OK))
+
+
+def expect_catalog(root: Path) -> None:
+    """Refuse a missing or 0-byte catalog when ``images/`` holds files: it was lost, not new."""
+    catalog = root / CATALOG_NAME
+    if catalog.is_file() and catalog.stat().st_size > 0:
+        return
+    images = root / IMAGES_DIR
+    held = next((p for p in images.rglob("*") if p.is_file()), None) if images.is_dir() else None
+    if held is not None:
+        state = "is empty (0 bytes)" if catalog.exists() else "is missing"
+        raise WorkspaceError(f"{catalog}: catalog {state} but {images} holds image files; "
+                             f"run `craftlora doctor {root} --rebuild` to rebuild it from them")
 
 
 def confine(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
@@ -93,5 +134,8 @@ def parse_attribute_spec(spec: str) -> tuple[str, Attribute]:
                 phrases[value] = phrase.strip()
     try:
         return name.strip(), Attribute(values=values, phrases=phrases)
-    except Exception as e:  # pydantic ValidationError: name the attribute
-        raise ConfigError(f"--attribute {name.strip()!r}: {e}") from e
+    except ValidationError as e:  # one line: the first fault, without pydantic's URL
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"--attribute {spec!r}: {where}: {err['msg']} "
+                          "(expected NAME=v1,v2,...)") from e

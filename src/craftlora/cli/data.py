@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from craftlora.catalog.store import CatalogError
@@ -21,9 +22,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document")
 
 
 @contextmanager
-def open_workspace(ws: Path) -> Iterator[Workspace]:
+def open_workspace(ws: Path, *, write: bool = True) -> Iterator[Workspace]:
+    """The workspace, or one error line (missing, damaged catalog, read-only for a writer)."""
     try:
-        w = Workspace.open(ws)
+        w = Workspace.open(ws, write=write)
     except (WorkspaceError, ConfigError, CatalogError) as e:
         fail(str(e))
     try:
@@ -67,7 +69,7 @@ def ingest(
         try:
             report = run_ingest(w, source, labels=labels, origin=origin, set_name=set_name,
                                 progress=not as_json, commit_every=commit_every)
-        except SourceError as e:
+        except (SourceError, CatalogError) as e:
             fail(str(e))
     if as_json:
         print_json(report.to_json())
@@ -90,7 +92,8 @@ def _problems(title: str, rows: list[dict], key: str, where: Any = None) -> None
     table.add_column(key)
     table.add_column("reason")
     for r in rows:
-        table.add_row(where(r) if where else str(r[key]), r["reason"])
+        # a file name is text, never markup ("[/x].png" would break the table)
+        table.add_row(escape(where(r) if where else str(r[key])), escape(r["reason"]))
     console.print(table)
 
 
@@ -109,13 +112,20 @@ def stats(
     from craftlora.catalog.stats import workspace_stats, write_charts
 
     names = [b.strip() for b in by.split(",") if b.strip()] if by else None
-    with open_workspace(ws) as w:
+    with open_workspace(ws, write=False) as w:
         try:
             result = workspace_stats(w, by=names, split=split,
                                      origin=None if origin == "all" else origin)
         except (ValueError, CatalogError) as e:
             fail(str(e))
-        result["charts"] = write_charts(result, out or w.root / "reports" / "stats")
+        charts = out or w.root / "reports" / "stats"
+        if out is None and w.catalog.readonly:
+            result["charts"] = None  # a read-only workspace: figures only, unless --out
+        else:
+            try:
+                result["charts"] = write_charts(result, charts)
+            except OSError as e:
+                fail(f"{charts}: cannot write the charts: {e.strerror or e}")
     if as_json:
         print_json(finite(result))
         return
@@ -135,7 +145,11 @@ def stats(
         f"CV {_r(f['cv'])}, Gini {_r(f['gini'])}, normalized entropy "
         f"{_r(f['normalized_entropy'])}; unlabelled {result['unlabelled']}"
     )
-    console.print(f"charts: {result['charts']['long_tail']} and {result['charts']['lorenz']}")
+    if result["charts"] is None:
+        console.print("charts: not written (the workspace is read-only; give --out FOLDER)")
+    else:
+        console.print(f"charts: {result['charts']['long_tail']} and "
+                      f"{result['charts']['lorenz']}")
 
 
 def _r(x: float | None) -> str:
@@ -184,7 +198,10 @@ def captions(
     from craftlora.catalog.captions import write_captions
 
     with open_workspace(ws) as w:
-        summary = write_captions(w, overwrite=not keep)
+        try:
+            summary = write_captions(w, overwrite=not keep)
+        except CatalogError as e:
+            fail(str(e))
     if as_json:
         print_json(summary)
         return
@@ -208,11 +225,13 @@ def export(
     """Export images with captions/labels for other tools."""
     from craftlora.catalog.export import export as run_export
 
-    with open_workspace(ws) as w:
+    with open_workspace(ws, write=False) as w:
         try:
             n = run_export(w, fmt, out, split=split)
-        except (ValueError, CatalogError, OSError) as e:
+        except (ValueError, CatalogError) as e:
             fail(str(e))
+        except OSError as e:
+            fail(f"{e.filename or out}: export failed: {e.strerror or e}")
     if as_json:
         print_json({"format": fmt, "out": str(out), "split": split, "exported": n})
     else:

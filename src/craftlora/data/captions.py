@@ -1,7 +1,8 @@
 """Caption templates over attributes, and structured annotations checked against a JSON Schema.
 
 A template names attributes in braces: ``{glaze}`` is the value, ``{glaze.phrase}`` the value's
-descriptive phrase from the config (the value itself when it has none). The structured
+descriptive phrase from the config (the value itself when it has none; ``craftlora init``
+refuses such a template, see ``check_template``). The structured
 annotation schema ships with the package as ``annotation.schema.json``.
 """
 
@@ -43,6 +44,24 @@ def render_caption(config: WorkspaceConfig, attributes: Mapping[str, str]) -> st
 
     text = _FIELD.sub(fill, config.template())
     return re.sub(r"\s+", " ", text).strip()
+
+
+def check_template(config: WorkspaceConfig) -> None:
+    """Refuse a template whose ``{a.phrase}`` meets a value of ``a`` without a phrase.
+
+    Such a caption would repeat the value ("white glaze with white"); say so before any image
+    is captioned.
+    """
+    for m in _FIELD.finditer(config.template()):
+        name, phrase = m.group(1), m.group(2)
+        if not phrase or name not in config.attributes:
+            continue
+        attr = config.attributes[name]
+        bare = [v for v in attr.values if v not in attr.phrases]
+        if bare:
+            raise CaptionError(f"caption template uses {{{name}.phrase}} but {name} value(s) "
+                               f"{bare} have no phrase; give each as VALUE:PHRASE "
+                               f"(-a \"{name}={bare[0]}:...\")")
 
 
 @cache
