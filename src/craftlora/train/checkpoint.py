@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -157,9 +158,26 @@ def load_checkpoint(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"{folder}: incomplete or damaged checkpoint")
     return {
         "trainable": load_file(str(folder / "trainable.safetensors")),
-        "optimizer": torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True),
-        "scheduler": torch.load(folder / "scheduler.pt", map_location="cpu", weights_only=True),
-        "rng": torch.load(folder / "rng.pt", map_location="cpu", weights_only=True),
+        "optimizer": _load_tensors_only(folder / "optimizer.pt"),
+        "scheduler": _load_tensors_only(folder / "scheduler.pt"),
+        "rng": _load_tensors_only(folder / "rng.pt"),
         "state": json.loads((folder / "state.json").read_text()),
         "path": folder,
     }
+
+
+def _load_tensors_only(path: Path) -> Any:
+    """``torch.load(weights_only=True)``; anything else in the file is a one-line error."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as e:
+        raise CheckpointError(
+            f"{path}: refused, holds more than tensors and plain values (a pickle payload "
+            f"that weights_only loading blocks: {_first_line(e)})") from e
+
+
+def _first_line(e: BaseException) -> str:
+    """The line of torch's long message that names what was blocked, else the first one."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    named = [ln for ln in lines if "Unsupported" in ln or "GLOBAL" in ln]
+    return (named or lines or [type(e).__name__])[0][:200]
