@@ -140,6 +140,10 @@ def save_checkpoint(
             shutil.rmtree(final)  # an earlier, unverifiable attempt at this step
         os.replace(tmp, final)
         _fsync_dir(root)
+    except Exception as e:  # disk full, read-only: one line, the previous checkpoints intact
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"{final}: checkpoint not written ({_first_line(e)}); the "
+                              "earlier checkpoints are intact") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
