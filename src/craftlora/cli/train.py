@@ -8,7 +8,8 @@ import typer
 
 from craftlora.cli.app import app, console, fail, print_json
 
-EXAMPLES = "examples/lora-mini.toml (the bundled mini base), lora-porcelain.toml (SD 1.5)"
+EXAMPLES = ("examples/lora-mini.toml (the bundled mini base) or "
+            "examples/lora-porcelain.toml (SD 1.5)")
 
 
 PATH_KEYS = ("output_dir", "data.workspace", "data.cache_dir", "model_config_dir",
@@ -44,7 +45,8 @@ def _next_step(cfg, result: dict) -> str:
         return (f"next: craftlora plan WS, then craftlora generate WS --plan PLAN "
                 f"--model {result['outputs'].get('model', '')}")
     return (f"next: craftlora generate {cfg.data.workspace} --plan PLAN --model {cfg.model} "
-            f"--lora-dir {cfg.output_dir}  (a plan's prompts name it as <lora:{cfg.name}:1>)")
+            f"--lora-dir {cfg.output_dir}  (PLAN from `craftlora plan`; its prompts name this LoRA "
+            f"<lora:{cfg.name}:1>)")
 
 
 @app.command(rich_help_panel="Train")

@@ -262,13 +262,19 @@ def load_components(
 
 def _load_hub(src: str, dtype: torch.dtype) -> Components:
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    before = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # its connection warnings would add lines
     try:
         pipe = DiffusionPipeline.from_pretrained(src, dtype=dtype, use_safetensors=True)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelSourceError(
-            f"{src}: not a local folder or file, and not loadable as a hub id ({first})") from e
+            f"{src}: no such model folder or file, and not loadable as a hub id ({first})"
+        ) from e
+    finally:
+        diffusers_logging.set_verbosity(before)
     return _from_pipeline(pipe, src)
 
 

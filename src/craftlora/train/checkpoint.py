@@ -15,6 +15,7 @@ import pickle
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,9 @@ def load_checkpoint(folder: Path) -> dict[str, Any]:
 def _load_tensors_only(path: Path) -> Any:
     """``torch.load(weights_only=True)``; anything else in the file is a one-line error."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol: we refuse it below anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as e:
         raise CheckpointError(
             f"{path}: refused, holds more than tensors and plain values (a pickle payload "
