@@ -9,6 +9,7 @@ newest such folder. Older ones are pruned only after the new one verifies.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -27,6 +28,7 @@ from craftlora.data.imageio import sha256_file
 MARKER = "COMPLETE"
 _STEP = re.compile(r"step-(\d{8})")
 TMP_PREFIX = ".tmp-step-"
+FULL_BELOW = 1 << 20  # bytes free under which a failed write is put down to a full disk
 
 
 class CheckpointError(RuntimeError):
@@ -143,8 +145,8 @@ def save_checkpoint(
         _fsync_dir(root)
     except Exception as e:  # disk full, read-only: one line, the previous checkpoints intact
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(f"{final}: checkpoint not written ({_first_line(e)}); the "
-                              "earlier checkpoints are intact") from e
+        raise CheckpointError(f"{final}: checkpoint not written ({_write_failure(e, root)}); "
+                              "the earlier checkpoints are intact") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -181,6 +183,15 @@ def _load_tensors_only(path: Path) -> Any:
         raise CheckpointError(
             f"{path}: refused, holds more than tensors and plain values (a pickle payload "
             f"that weights_only loading blocks: {_first_line(e)})") from e
+
+
+def _write_failure(e: BaseException, root: Path) -> str:
+    """Why a write failed, in words: torch and safetensors report a full disk obscurely."""
+    free = shutil.disk_usage(root).free
+    if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space" in str(e) or \
+            free < FULL_BELOW:
+        return f"no space left on the device, {free // 1024} KiB free"
+    return _first_line(e)
 
 
 def _first_line(e: BaseException) -> str:
