@@ -211,9 +211,9 @@ def locate_source(
             ".safetensors checkpoint)")
     if not allow_network:
         raise ModelSourceError(
-            f"{src}: no such local folder, and this machine is offline (HF_HUB_OFFLINE=1 or "
-            "allow_network=False) so it is not looked up as a hub id; point the config at a "
-            "local folder or .safetensors file")
+            f"{src}: no such model folder or file, and not looked up as a hub id because this "
+            "machine is offline (HF_HUB_OFFLINE=1 or allow_network=False); point the config "
+            "at a local folder or .safetensors file")
     return SourceInfo("hub", src)
 
 
