@@ -172,13 +172,13 @@ def test_a_pickle_payload_in_rng_pt_is_refused_in_one_line(world, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("name", ["../../escaped", "/tmp/craftlora-escaped", "a/b", ".."])
+@pytest.mark.parametrize("name", ["../../escaped", "ABSOLUTE", "a/b", ".."])
 def test_an_output_name_outside_output_dir_is_refused_naming_file_and_key(world, tmp_path, name):
+    name = str(tmp_path / "abs-escaped") if name == "ABSOLUTE" else name
     cfg = write_config(tmp_path / "c.toml", world["model"], world["ws"], tmp_path / "o" / "out",
                        name=name)
     _one_error_line(_cli("train", cfg), str(cfg), "name", "bare file name")
-    assert not (tmp_path / "o").exists()
-    assert not Path("/tmp/craftlora-escaped.safetensors").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]  # nothing written anywhere
 
 
 def test_pickle_weights_in_a_model_folder_are_refused(world, tmp_path):
