@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.config import Attribute, WorkspaceConfig
+from craftlora.generate.claims import Claims
 from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanSet, save_plan
 from craftlora.generate.prompts import LoraNotFoundError, PromptSpec
 from craftlora.generate.runner import generate, plan_jobs
@@ -260,3 +264,28 @@ def test_outline_controlnet_with_segmenter_scores_the_vessel(tmp_path, gen_tiny_
         assert 0.0 <= rec.provenance["contour"]["vessel_tolerant_f1"] <= 1.0
     d = r.to_dict()
     assert d["contour_vessel_f1_mean"] == pytest.approx(sum(r.vessel_f1) / 2)
+
+
+def test_claims_skip_live_runs_take_over_dead_ones_and_spare_live_temps(tmp_path):
+    folder = tmp_path / "syn"
+    (folder / "a").mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    mine = Claims(folder)
+    temp = folder / "a" / ".tmp-in-flight"
+    try:
+        mine.dir.mkdir()
+        (mine.dir / "id1").write_text(str(other.pid))  # a live run's claim
+        (mine.dir / "id2").write_text("999999999")  # a dead run's claim
+        (mine.dir / "id3").write_text("")  # a claim whose writer died mid-write
+        temp.write_bytes(b"x")
+        assert mine.clean_orphans() == 0 and temp.exists()  # the live run may own it
+        with mine.locked():
+            assert mine.take(["id1", "id2", "id3", "id4"], 2) == ["id2", "id3"]
+            assert mine.take(["id1", "id4"], 2) == ["id4"]
+        assert (mine.dir / "id2").read_text() == str(os.getpid())
+        mine.release_all()
+        assert sorted(p.name for p in mine.dir.iterdir()) == [".lock", "id1"]
+    finally:
+        other.kill()
+        other.wait()
+    assert mine.clean_orphans() == 1 and not temp.exists()  # its owner is gone now

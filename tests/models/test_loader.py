@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
-from craftlora.models.loader import ModelSourceError, load_components
+from craftlora.models.loader import (
+    ModelSourceError,
+    SourceInfo,
+    load_components,
+    locate_source,
+    looks_like_path,
+)
 from craftlora.models.tiny import TinySpec, save_tiny_pipeline
 from craftlora.models.tokenizer import build_clip_tokenizer, load_clip_tokenizer
 
@@ -48,8 +56,34 @@ def test_refused_and_offline_sources(tmp_path, monkeypatch):
         load_components(tmp_path)
     with pytest.raises(ModelSourceError, match="offline"):
         load_components("runwayml/stable-diffusion-v1-5", allow_network=False)
-    with pytest.raises(ModelSourceError, match="not found"):
+    with pytest.raises(ModelSourceError, match="no such model file"):
         load_components(tmp_path / "missing.safetensors")
     (tmp_path / "bad.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelSourceError, match="not a readable safetensors"):
         load_components(tmp_path / "bad.safetensors", allow_network=False)
+
+
+@pytest.mark.parametrize(("src", "is_path"), [
+    ("./models/sd15", True), ("/abs/model", True), ("~/m", True), ("model.safetensors", True),
+    ("models/x/y", True), ("sd15", True), ("runwayml/stable-diffusion-v1-5", False),
+    ("owner/name", False)])
+def test_a_string_is_a_hub_id_only_when_it_reads_owner_name(src, is_path):
+    assert looks_like_path(src) is is_path
+
+
+def test_missing_paths_are_named_and_a_folder_is_checked_without_loading(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for src in ("./models/sd15", "sd15", "models/x/y"):
+        with pytest.raises(ModelSourceError, match="no such model folder or file"):
+            load_components(src, allow_network=True)  # a path: never sent to the hub
+    with pytest.raises(ModelSourceError, match="no such model folder or file.*offline"):
+        load_components("models/x", allow_network=False)
+    folder = save_tiny_pipeline(TinySpec(), tmp_path / "m", seed=0)
+    assert locate_source(folder) == SourceInfo("folder", str(folder), "sd")
+    (folder / "vae" / "diffusion_pytorch_model.safetensors").rename(
+        folder / "vae" / "diffusion_pytorch_model.bin")
+    with pytest.raises(ModelSourceError, match=r"vae/diffusion_pytorch_model\.bin: pickle"):
+        load_components(folder)
+    shutil.rmtree(folder / "unet")
+    with pytest.raises(ModelSourceError, match="no unet/ folder"):
+        locate_source(folder)

@@ -103,7 +103,7 @@ def test_sigkill_resume_twice_equals_uninterrupted(tiny_model_dir, tiny_workspac
     assert run_a["step"] == run_b["step"] == 10
     assert run_b["resumed_from"] is not None
     steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
-    assert max(steps) == 10
+    assert steps == list(range(1, 11))  # every step logged once, none repeated by a resume
     # only the newest keep_last = 2 complete checkpoints remain
     assert [s for s, _ in ckpt.complete_checkpoints(tmp_path / "b" / "checkpoints")] == [8, 10]
 

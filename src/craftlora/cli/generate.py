@@ -218,6 +218,7 @@ def generate_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Generate a plan's set into the catalog (resumable; shards under `accelerate launch`)."""
+    from craftlora.catalog.store import CatalogError
     from craftlora.generate.controlnet import SketchError
     from craftlora.generate.runner import generate
 
@@ -248,6 +249,7 @@ def generate_cmd(
         WorkspaceError,
         PromptSyntaxError,
         SketchError,
+        CatalogError,
         ValueError,
         OSError,
     ) as e:

@@ -6,6 +6,11 @@ in the catalog, so only missing images are made; temp files a killed run left ar
 A PNG is written atomically first and then registered in one catalog transaction, so a
 killed run leaves at worst a file without a catalog row, which the rerun overwrites.
 
+Two runs on one plan at once share it: each claims a batch of ids before making them
+(``craftlora.generate.claims``), skips ids another live run claimed, and at the end waits for
+those to reach the catalog (taking over the ones of a run that died), so both finish with the
+plan complete and nothing made twice.
+
 Under ``accelerate launch`` each process takes the jobs whose position ``k`` in the set has
 ``k % num_processes == process_index`` (disjoint slices); SQLite serialises the writes.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +32,9 @@ from PIL import Image
 import craftlora
 from craftlora.catalog.store import CatalogError
 from craftlora.catalog.workspace import Workspace
-from craftlora.data.atomic import atomic_write_bytes, remove_orphan_temps
+from craftlora.data.atomic import atomic_write_bytes
 from craftlora.data.imageio import sha256_file
+from craftlora.generate.claims import Claims
 from craftlora.generate.controlnet import (
     MINI_CONTROLNET_NAMES,
     Sketch,
@@ -43,6 +50,7 @@ from craftlora.generate.samplers import set_sampler
 from craftlora.models.text import diffusers_clip_skip, encode_text
 
 SYNTHETIC_DIR = "synthetic"
+CLAIM_WAIT_S = 0.5  # how often a run re-checks ids another live run is making
 
 
 @dataclass(frozen=True)
@@ -185,9 +193,8 @@ def generate(
     result.planned = len(jobs)
     mine = shard_of(jobs, index, count)
     result.in_shard = len(mine)
-    out_dir = ws.root / SYNTHETIC_DIR / plan_set.name
-    if out_dir.exists():
-        result.orphans_removed = remove_orphan_temps(out_dir)
+    claims = Claims(ws.root / SYNTHETIC_DIR / plan_set.name)
+    result.orphans_removed = claims.clean_orphans()
     known = ws.catalog.known_paths()
     todo = [j for j in mine if j.path not in known]
     result.already = len(mine) - len(todo)
@@ -259,8 +266,12 @@ def generate(
     try:
         for (lkey, guided), group in groups.items():
             _activate(pipe, lkey)
-            for start in range(0, len(group), bs):
-                batch = group[start : start + bs]
+            pending = list(group)
+            while pending:
+                batch, pending = _claim_batch(ws, claims, pending, bs, result)
+                if not batch:  # the rest is being made by another live run
+                    time.sleep(CLAIM_WAIT_S)
+                    continue
                 kw: dict[str, Any] = dict(
                     prompt_embeds=encode_text(pipe, [j.text for j in batch], clip_skip),
                     negative_prompt_embeds=encode_text(
@@ -302,15 +313,31 @@ def generate(
                         result.made += 1
                     else:
                         result.duplicates.append(j.gen_id)
+                claims.release(j.gen_id for j in batch)
                 bar.update(len(batch))
                 if on_batch is not None:
                     on_batch(len(batch))
     finally:
+        claims.release_all()
         bar.close()
     gen_s = time.perf_counter() - gen_t0
     result.images_per_s = len(todo) / gen_s if gen_s > 0 else 0.0
     result.wall_s = time.perf_counter() - t0
     return result
+
+
+def _claim_batch(ws: Workspace, claims: Claims, pending: list[Job], size: int,
+                 result: GenerateResult) -> tuple[list[Job], list[Job]]:
+    """Claim up to ``size`` pending jobs not yet in the catalog: (claimed, still pending).
+
+    Jobs another run registered meanwhile count as already present and leave ``pending``.
+    """
+    with claims.locked():
+        known = ws.catalog.known_paths()
+        fresh = [j for j in pending if j.path not in known]
+        result.already += len(pending) - len(fresh)
+        got = set(claims.take([j.gen_id for j in fresh], size))
+    return [j for j in fresh if j.gen_id in got], [j for j in fresh if j.gen_id not in got]
 
 
 def vessel_adherence(segmenter: Any, sketch: Sketch, image: Image.Image) -> float:
@@ -416,10 +443,16 @@ def _register(ws: Workspace, set_name: str, j: Job, img: Image.Image, prov: dict
             attributes=j.entry.attributes,
         )
     except CatalogError as e:
+        if "same path" in str(e):  # registered by another run: its file, keep it
+            return False
+        path.unlink(missing_ok=True)  # no file without its catalog row
         if "same content" in str(e):
-            path.unlink(missing_ok=True)
             return False
         raise
+    except sqlite3.Error as e:  # disk full, read-only: one line, the file not kept
+        path.unlink(missing_ok=True)
+        raise CatalogError(f"{ws.catalog.path}: could not register {j.path} ({e}); "
+                           "nothing half written, rerun to continue") from e
     return True
 
 

@@ -10,6 +10,15 @@ Sources (a string):
   ``config=`` naming a local diffusers folder of the same family (component configs, tokenizer
   and scheduler; its weights are not read). ``craftlora.models.ldm_layout`` writes such files;
 - a hub id (``org/name``) only when the machine can reach the hub.
+
+A string is a path when it starts with ``.``, ``/`` or ``~``, has a file extension, or exists;
+it is a hub id only when it reads ``owner/name``, does not exist locally and the machine is not
+offline. A missing path is reported as such, never sent to the hub.
+
+Pickle weights are refused everywhere, in a folder too: a diffusers folder whose component
+has ``*.bin`` / ``*.ckpt`` / ``*.pt`` weights and no ``*.safetensors`` is not loaded, even though
+``torch.load(weights_only=True)`` could read a tensors-only file, because one loader rule
+("safetensors only") is easier to trust than a per-file judgement. The error says how to convert.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import torch
 MINI_BASE = Path(__file__).resolve().parent.parent / "mini" / "base"
 MINI_NAMES = ("mini", "mini-base")
 SINGLE_FILE_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 SDXL_KEY = "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"
 
 
@@ -116,13 +126,22 @@ def _from_pipeline(pipe: Any, source: str) -> Components:
     )
 
 
-def _pipeline_class(folder: Path):
-    import json
+def looks_like_path(src: str) -> bool:
+    """True for a string meant as a file or folder (see the module doc), not a hub id."""
+    return (src.startswith((".", "/", "~")) or Path(src).suffix != "" or src.count("/") != 1
+            or Path(src).expanduser().exists())
 
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    return StableDiffusionXLPipeline if "text_encoder_2" in index else StableDiffusionPipeline
+def _refuse_pickle_weights(folder: Path) -> None:
+    """Raise when a component of a diffusers folder has only pickle-format weights."""
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = [p for p in sub.iterdir() if p.is_file()]
+        pickles = [p for p in files if p.suffix in PICKLE_SUFFIXES]
+        if pickles and not any(p.suffix == ".safetensors" for p in files):
+            raise ModelSourceError(
+                f"{pickles[0]}: pickle-format weights are refused (they can run code); convert "
+                "the folder once where you trust it: DiffusionPipeline.from_pretrained(DIR)"
+                ".save_pretrained(NEW_DIR, safe_serialization=True)")
 
 
 def _check_safetensors_header(path: Path) -> dict[str, Any]:
@@ -135,14 +154,22 @@ def _check_safetensors_header(path: Path) -> dict[str, Any]:
         raise ModelSourceError(f"{path}: not a readable safetensors file: {e}") from e
 
 
-def load_components(
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a model source points and what it is, found without reading any weights."""
+
+    kind: str  # "folder", "single_file" or "hub"
+    path: str
+    family: str = ""  # "sd" or "sdxl" when known from the layout
+
+
+def locate_source(
     source: str | os.PathLike[str],
     *,
     config: str | os.PathLike[str] | None = None,
-    dtype: torch.dtype = torch.float32,
     allow_network: bool | None = None,
-) -> Components:
-    """Load an SD-family model from any supported source (see module doc)."""
+) -> SourceInfo:
+    """Check a model source's kind and layout (no weights read); raise ModelSourceError."""
     src = str(source)
     if allow_network is None:
         allow_network = os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True")
@@ -153,58 +180,111 @@ def load_components(
                 "`python recipes/build_mini_base.py --work WORK --out "
                 "src/craftlora/mini/base` (see its model card)"
             )
-        return load_components(MINI_BASE, dtype=dtype, allow_network=False)
+        return locate_source(MINI_BASE, allow_network=False)
     path = Path(src).expanduser()
     if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise ModelSourceError(f"{path}: a folder but not a diffusers model (no model_index.json)")  # noqa: E501
-        cls = _pipeline_class(path)
-        kw: dict[str, Any] = {"local_files_only": True, "dtype": dtype}
-        if cls.__name__ == "StableDiffusionPipeline":
-            kw.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-        pipe = cls.from_pretrained(str(path), **kw)
-        return _from_pipeline(pipe, str(path))
-    if path.suffix in (".ckpt", ".pt", ".pth", ".bin"):
+        return SourceInfo("folder", str(path), _check_folder(path))
+    if path.suffix in PICKLE_SUFFIXES:
         raise ModelSourceError(
             f"{path}: pickle-based checkpoints are refused (they can run code); "
             "convert it to .safetensors first"
         )
     if path.suffix in SINGLE_FILE_SUFFIXES:
         if not path.is_file():
-            raise ModelSourceError(f"{path}: checkpoint file not found")
-        return _load_single_file(path, config=config, dtype=dtype, allow_network=allow_network)
-    if src.count("/") == 1 and not path.exists():
-        if not allow_network:
+            raise ModelSourceError(f"{path}: no such model file (checkpoint file not found)")
+        keys = _check_safetensors_header(path)["keys"]
+        if config is not None and not (Path(config) / "model_index.json").is_file():
+            raise ModelSourceError(f"{config}: config must be a local diffusers folder")
+        if config is None and not allow_network:
             raise ModelSourceError(
-                f"{src}: looks like a hub id, but this machine is offline (HF_HUB_OFFLINE=1 or "
-                "allow_network=False); point the config at a local folder or .safetensors file"
+                f"{path}: loading a single-file checkpoint offline needs `config` = a local "
+                "diffusers folder of the same family (its configs and tokenizer are used)"
             )
-        from diffusers import DiffusionPipeline
+        return SourceInfo("single_file", str(path), "sdxl" if SDXL_KEY in keys else "sd")
+    if path.exists():
+        raise ModelSourceError(
+            f"{src}: not a model source (expected 'mini' / 'mini-base', a diffusers folder, a "
+            ".safetensors checkpoint or a hub id)")
+    if looks_like_path(src):
+        raise ModelSourceError(
+            f"{path}: no such model folder or file (expected 'mini', a diffusers folder or a "
+            ".safetensors checkpoint)")
+    if not allow_network:
+        raise ModelSourceError(
+            f"{src}: no such model folder or file, and not looked up as a hub id because this "
+            "machine is offline (HF_HUB_OFFLINE=1 or allow_network=False); point the config "
+            "at a local folder or .safetensors file")
+    return SourceInfo("hub", src)
 
-        pipe = DiffusionPipeline.from_pretrained(src, dtype=dtype)
-        return _from_pipeline(pipe, src)
-    raise ModelSourceError(
-        f"{src}: not a model source (expected 'mini' / 'mini-base', a diffusers folder, a "
-        ".safetensors checkpoint or a hub id)"
-    )
+
+def _check_folder(folder: Path) -> str:
+    """A diffusers folder: index, every listed component present, no pickle-only weights."""
+    import json
+
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        raise ModelSourceError(f"{folder}: a folder but not a diffusers model (no model_index.json)")  # noqa: E501
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelSourceError(f"{index_path}: not valid JSON ({e})") from e
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        if not (folder / part).is_dir():
+            raise ModelSourceError(f"{folder}: no {part}/ folder (not an SD-family diffusers "
+                                   "model, or an incomplete copy)")
+    _refuse_pickle_weights(folder)
+    return "sdxl" if "text_encoder_2" in index else "sd"
 
 
-def _load_single_file(path: Path, *, config, dtype, allow_network: bool) -> Components:
+def load_components(
+    source: str | os.PathLike[str],
+    *,
+    config: str | os.PathLike[str] | None = None,
+    dtype: torch.dtype = torch.float32,
+    allow_network: bool | None = None,
+) -> Components:
+    """Load an SD-family model from any supported source (see module doc)."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    keys = _check_safetensors_header(path)["keys"]
-    cls = StableDiffusionXLPipeline if SDXL_KEY in keys else StableDiffusionPipeline
+    found = locate_source(source, config=config, allow_network=allow_network)
+    if found.kind == "single_file":
+        return _load_single_file(Path(found.path), config=config, dtype=dtype,
+                                 sdxl=found.family == "sdxl")
+    if found.kind == "hub":
+        return _load_hub(found.path, dtype)
+    kw: dict[str, Any] = {"local_files_only": True, "dtype": dtype, "use_safetensors": True}
+    cls = StableDiffusionXLPipeline if found.family == "sdxl" else StableDiffusionPipeline
+    if cls is StableDiffusionPipeline:
+        kw.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = cls.from_pretrained(found.path, **kw)
+    return _from_pipeline(pipe, found.path)
+
+
+def _load_hub(src: str, dtype: torch.dtype) -> Components:
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+
+    before = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # its connection warnings would add lines
+    try:
+        pipe = DiffusionPipeline.from_pretrained(src, dtype=dtype, use_safetensors=True)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelSourceError(
+            f"{src}: no such model folder or file, and not loadable as a hub id ({first})"
+        ) from e
+    finally:
+        diffusers_logging.set_verbosity(before)
+    return _from_pipeline(pipe, src)
+
+
+def _load_single_file(path: Path, *, config, dtype, sdxl: bool) -> Components:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
     kw: dict[str, Any] = {"dtype": dtype}
     if config is not None:
-        cfg = Path(config)
-        if not (cfg / "model_index.json").is_file():
-            raise ModelSourceError(f"{cfg}: config must be a local diffusers folder")
-        kw.update(config=str(cfg), local_files_only=True)
-    elif not allow_network:
-        raise ModelSourceError(
-            f"{path}: loading a single-file checkpoint offline needs `config` = a local "
-            "diffusers folder of the same family (its configs and tokenizer are used)"
-        )
+        kw.update(config=str(config), local_files_only=True)
     if cls is StableDiffusionPipeline:
         kw.update(safety_checker=None, requires_safety_checker=False)
     pipe = cls.from_single_file(str(path), **kw)

@@ -9,11 +9,14 @@ newest such folder. Older ones are pruned only after the new one verifies.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from craftlora.data.imageio import sha256_file
 MARKER = "COMPLETE"
 _STEP = re.compile(r"step-(\d{8})")
 TMP_PREFIX = ".tmp-step-"
+FULL_BELOW = 1 << 20  # bytes free under which a failed write is put down to a full disk
 
 
 class CheckpointError(RuntimeError):
@@ -139,6 +143,10 @@ def save_checkpoint(
             shutil.rmtree(final)  # an earlier, unverifiable attempt at this step
         os.replace(tmp, final)
         _fsync_dir(root)
+    except Exception as e:  # disk full, read-only: one line, the previous checkpoints intact
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"{final}: checkpoint not written ({_write_failure(e, root)}); "
+                              "the earlier checkpoints are intact") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -157,9 +165,37 @@ def load_checkpoint(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"{folder}: incomplete or damaged checkpoint")
     return {
         "trainable": load_file(str(folder / "trainable.safetensors")),
-        "optimizer": torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True),
-        "scheduler": torch.load(folder / "scheduler.pt", map_location="cpu", weights_only=True),
-        "rng": torch.load(folder / "rng.pt", map_location="cpu", weights_only=True),
+        "optimizer": _load_tensors_only(folder / "optimizer.pt"),
+        "scheduler": _load_tensors_only(folder / "scheduler.pt"),
+        "rng": _load_tensors_only(folder / "rng.pt"),
         "state": json.loads((folder / "state.json").read_text()),
         "path": folder,
     }
+
+
+def _load_tensors_only(path: Path) -> Any:
+    """``torch.load(weights_only=True)``; anything else in the file is a one-line error."""
+    try:
+        with warnings.catch_warnings():  # a foreign pickle protocol: we refuse it below anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as e:
+        raise CheckpointError(
+            f"{path}: refused, holds more than tensors and plain values (a pickle payload "
+            f"that weights_only loading blocks: {_first_line(e)})") from e
+
+
+def _write_failure(e: BaseException, root: Path) -> str:
+    """Why a write failed, in words: torch and safetensors report a full disk obscurely."""
+    free = shutil.disk_usage(root).free
+    if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space" in str(e) or \
+            free < FULL_BELOW:
+        return f"no space left on the device, {free // 1024} KiB free"
+    return _first_line(e)
+
+
+def _first_line(e: BaseException) -> str:
+    """The line of torch's long message that names what was blocked, else the first one."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    named = [ln for ln in lines if "Unsupported" in ln or "GLOBAL" in ln]
+    return (named or lines or [type(e).__name__])[0][:200]

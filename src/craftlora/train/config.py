@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from craftlora.config import read_toml, validate
+from craftlora.models.loader import MINI_NAMES, looks_like_path
 from craftlora.models.lora import TEXT_ATTENTION, UNET_ATTENTION
 
 
@@ -113,6 +114,15 @@ class TrainConfig(_Strict):
     optim: OptimSettings = Field(default_factory=OptimSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        """The outputs are ``output_dir/<name>.safetensors`` and ``logs/<name>``: a bare name."""
+        if "/" in v or "\\" in v or "\0" in v or v.strip() in ("", ".", ".."):
+            raise ValueError(f"{v!r} is not a bare file name (the outputs must stay in "
+                             "output_dir); use a name without '/' or '..'")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if self.mode == "full" and self.lora.text_encoder:
@@ -134,9 +144,10 @@ class TrainConfig(_Strict):
         if self.loss.perceptual_weights is not None:
             out.loss.perceptual_weights = fix(self.loss.perceptual_weights) or \
                 self.loss.perceptual_weights
-        if self.model not in ("mini", "mini-base") and not os.path.isabs(self.model):
-            local = base / self.model
-            if local.exists():
+        if self.model not in MINI_NAMES and not os.path.isabs(self.model):
+            local = base / os.path.expanduser(self.model)
+            # a path (exists here, or is spelled as one) resolves against the config's folder
+            if local.exists() or looks_like_path(self.model):
                 out.model = str(local.resolve())
         return out
 
@@ -151,5 +162,13 @@ def load_train_config(path: str | os.PathLike[str], **overrides: object) -> Trai
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    cfg = validate(TrainConfig, raw, path, "train config", TrainConfigError)
+    try:
+        cfg = TrainConfig.model_validate(raw)
+    except ValidationError as e:
+        if len(e.errors()) == 1:  # the usual case: one line naming file, key and reason
+            err = e.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            raise TrainConfigError(f"{path}: invalid train config: {key}: {msg}") from None
+        cfg = validate(TrainConfig, raw, path, "train config", TrainConfigError)
     return cfg.resolved(path.parent.resolve())

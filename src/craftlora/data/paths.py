@@ -1,0 +1,28 @@
+"""Confine a path taken from user input (a config value, a name) to the folder it belongs in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class PathEscapeError(ValueError):
+    """A path that would land outside the folder it is meant for."""
+
+
+def confined(folder: str | os.PathLike[str], relative: str | os.PathLike[str]) -> Path:
+    """``folder / relative`` resolved (symlinks followed); raise if it leaves ``folder``.
+
+    Absolute ``relative`` values, ``..`` parts and symlinks that point out are all refused:
+    the check is ``commonpath`` of the two real paths, so it holds whatever the spelling.
+    """
+    text = os.fspath(relative)
+    if not text or "\0" in text:
+        raise PathEscapeError(f"{text!r}: not a usable file name")
+    if os.path.isabs(text):
+        raise PathEscapeError(f"{text!r}: an absolute path; give a name inside {folder}")
+    root = os.path.realpath(folder)
+    full = os.path.realpath(os.path.join(root, text))
+    if os.path.commonpath([root, full]) != root or full == root:
+        raise PathEscapeError(f"{text!r}: leads outside {folder}")
+    return Path(full)
