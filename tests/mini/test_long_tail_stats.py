@@ -8,17 +8,18 @@ import pytest
 from typer.testing import CliRunner
 
 from craftlora.cli.main import app
-from craftlora.mini.kiln import ATTRIBUTES, CAPTION_TEMPLATE
+from craftlora.config import config_toml
+from craftlora.mini.kiln import workspace_config
 from craftlora.mini.render import render_kiln
 
 runner = CliRunner()
 
 
 def _init_args(ws) -> list[str]:
-    args = ["init", str(ws), "--template", CAPTION_TEMPLATE]
-    for attr, values in ATTRIBUTES.items():
-        args += ["--attribute", f"{attr}={','.join(values)}"]
-    return args
+    """``init --from`` the mini-kiln config (attributes, phrases, caption template)."""
+    config = ws.parent / "mini-kiln.toml"
+    config.write_bytes(config_toml(workspace_config()))
+    return ["init", str(ws), "--from", str(config)]
 
 
 def _stats(tmp_path, n: int) -> dict:
