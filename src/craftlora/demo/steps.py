@@ -97,23 +97,9 @@ def build_world(out: Path, s: DemoSettings, progress: bool = True) -> dict[str, 
     }
 
 
-def judge_train_config(epochs: int, size: int) -> Any:
-    """The judge's classifier settings: ``judge_config`` with an aspect-preserving crop.
-
-    The study's random-resized-crop aspect jitter (3/4–4/3) scrambles the depth-to-width
-    proportions that tell a bowl from a dish or a tea bowl, so the judge crops at ratio 1.
-    """
-    from craftlora.mini.judge import judge_config
-
-    cfg = judge_config()
-    aug = cfg.augment.model_copy(update={"crop_ratio": (1.0, 1.0)})
-    return cfg.model_copy(update={"epochs": epochs, "patience": epochs, "image_size": size,
-                                  "augment": aug})
-
-
 def train_judge_step(out: str, s_json: str, report: Any = None) -> dict[str, Any]:
     """Train the judge on fresh balanced renders (runs in its own process)."""
-    from craftlora.mini.judge import train_judge
+    from craftlora.mini.judge import judge_train_config, train_judge
     from craftlora.models.loader import load_components
 
     s = DemoSettings.model_validate_json(s_json)
