@@ -47,7 +47,8 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
     out = tmp_path / "cmp"
     args = ["compare", str(ws.root), "--model", str(model), "--lora", str(lora),
             "--vs-lora", str(lora), "--prompts", "4", "--judge", str(judge), "--steps", "2",
-            "--size", "16", "--out", str(out), "--json"]
+            "--size", "16", "--sampler", "DDIM", "--cfg", "1.75", "--clip-skip", "1",
+            "--out", str(out), "--json"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     res = json.loads((out / "compare.json").read_text())
@@ -59,6 +60,8 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
         fig = res[row]
         assert fig["n"] == 4 and math.isfinite(fig["fd_domain"]) and fig["fd_domain"] >= 0
         assert 0.0 <= fig["combo_agreement"] <= fig["glaze_type_agreement"] <= 1.0
+        assert fig["pair_agreement"] == fig["glaze_type_agreement"]
+    assert res["pair"] == ["glaze", "type"]  # the default pair when the judge reads both
     assert res["base"]["fd_domain"] != res["lora"]["fd_domain"]  # the LoRA changed the images
     assert res["vs_lora"] == res["lora"]  # the same LoRA on the same prompts and seeds
     v = res["vs_base"]["lora"]
@@ -91,6 +94,9 @@ def test_compare_names_a_missing_lora(tmp_path, parts):
     r = CliRunner().invoke(app, ["compare", str(ws.root), "--model", str(model), "--lora",
                                  str(tmp_path / "nope.safetensors"), "--judge", str(judge)])
     assert r.exit_code == 2 and "nope.safetensors: no such file" in r.output
+    # a model of no known family needs every sampling setting from the flags
+    r = CliRunner().invoke(app, ["compare", str(ws.root), "--model", str(model), "--steps", "2"])
+    assert r.exit_code == 2 and "matches no preset family" in r.output
 
 
 def test_without_a_test_split_prompts_come_from_train_and_there_is_no_ceiling(tmp_path, parts):
