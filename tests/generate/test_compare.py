@@ -108,3 +108,47 @@ def test_without_a_test_split_prompts_come_from_train_and_there_is_no_ceiling(tm
     assert res["reference"]["set"] == "real train split" and res["reference"]["n"] == 12
     assert "judge_ceiling" not in res and "decoder_ceiling" not in res
     assert res["base"]["n"] == 3 and res["vs_base"] == {}
+
+
+def test_a_classifier_trained_by_the_cli_is_a_judge(tmp_path, parts):
+    ws, model, lora, _ = parts
+    cfg = tmp_path / "clf.toml"
+    cfg.write_text('backbone = "mobilenet_v3_small"\npretrained = "none"\nimage_size = 16\n'
+                   "epochs = 1\nbatch_size = 8\n")
+    ckpt = tmp_path / "mine.safetensors"
+    r = CliRunner().invoke(app, ["classify", "train", str(ws.root), str(ckpt), "--config",
+                                 str(cfg), "--json"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, [
+        "compare", str(ws.root), "--model", str(model), "--lora", str(lora), "--prompts", "3",
+        "--judge", str(ckpt), "--pair", "type,glaze", "--steps", "2", "--size", "16",
+        "--sampler", "DDIM", "--cfg", "1.75", "--clip-skip", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "compare.json").read_text())
+    assert res["judge"]["checkpoint"] == str(ckpt) and res["pair"] == ["type", "glaze"]
+    for row in ("base", "lora", "judge_ceiling"):
+        assert res[row]["pair_agreement"] == res[row]["glaze_type_agreement"]
+        assert 0.0 <= res[row]["combo_agreement"] <= res[row]["pair_agreement"] <= 1.0
+    bad = CliRunner().invoke(app, [
+        "compare", str(ws.root), "--model", str(model), "--prompts", "3", "--judge", str(ckpt),
+        "--pair", "glaze,size", "--steps", "2", "--size", "16", "--sampler", "DDIM", "--cfg",
+        "1.75", "--clip-skip", "1", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--pair glaze,size: the judge reads" in bad.output
+    assert not (tmp_path / "bad" / "base").exists()  # refused before generating
+
+
+def test_without_a_judge_fd_is_in_a_named_generic_space(tmp_path, parts):
+    ws, model, lora, _ = parts
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, [
+        "compare", str(ws.root), "--model", str(model), "--lora", str(lora), "--prompts", "3",
+        "--features", "pixels", "--steps", "2", "--size", "16", "--sampler", "DDIM", "--cfg",
+        "1.75", "--clip-skip", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "agreement needs a judge" in r.output
+    res = json.loads((out / "compare.json").read_text())
+    assert res["judge"] is None and res["feature_space"].startswith("pixels16")
+    assert res["base"]["combo_agreement"] is None and "judge_ceiling" not in res
+    assert res["base"]["fd"] > 0 and res["base"]["fd"] != res["lora"]["fd"]
+    assert "agreement needs a judge" in (out / "compare.html").read_text()

@@ -152,6 +152,18 @@ def default_pair(labels: Sequence[str]) -> tuple[str, str] | None:
     return ("glaze", "type") if {"glaze", "type"} <= set(labels) else None
 
 
+def check_pair(reader: FeatureExtractor, pair: tuple[str, str] | None
+               ) -> tuple[str, str] | None:
+    """The pair to read (the default when none is given); an error when the judge cannot."""
+    labels = reader.labels if isinstance(reader, Judge) else {}
+    if pair is None:
+        return default_pair(labels)
+    if not set(pair) <= set(labels):
+        raise ValueError(f"--pair {','.join(pair)}: the judge reads "
+                         f"{', '.join(labels) or 'nothing (no judge)'}")
+    return pair
+
+
 def measure(out: Path, ws: Workspace, reader: FeatureExtractor, rows: list[str],
             truth: Truth | None, vae: Any = None, pair: tuple[str, str] | None = None
             ) -> dict[str, Any]:
@@ -166,10 +178,7 @@ def measure(out: Path, ws: Workspace, reader: FeatureExtractor, rows: list[str],
     judge = reader if isinstance(reader, Judge) else None
     real_f = reader.features(real)
     labels = judge.labels if judge else {}
-    if pair is None and judge:
-        pair = default_pair(labels)
-    if pair and not set(pair) <= set(labels):
-        raise ValueError(f"--pair {','.join(pair)}: the judge reads {', '.join(labels) or 'none'}")
+    pair = check_pair(reader, pair)
     intended = [{k: v for k, v in p["attributes"].items() if k in labels} for p in prompts]
 
     def row(arrays: list[np.ndarray]) -> dict[str, Any]:
@@ -328,12 +337,13 @@ def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path | None
         if not (out / "prompts.json").is_file():
             atomic_write_json(out / "prompts.json", choose_prompts(ws, s.prompts, s.prompt_seed))
         rows = [BASE, *s.loras]
+        reader = Judge(judge_path) if judge_path else get_extractor(features)
+        check_pair(reader, pair)  # before minutes of generation
         k = max(1, workers)
         parts = run_parallel(generate_shard,
                              [(str(out), s.model_dump_json(), i, k) for i in range(k)],
                              total=len(rows) * s.prompts, desc="compare: images",
                              progress=progress)
-        reader = Judge(judge_path) if judge_path else get_extractor(features)
         full = measure(out, ws, reader, rows, truth or held_out_images(ws),
                        vae=load_components(s.model).vae, pair=pair)
     res = {**public(full), "settings": s.model_dump(),
