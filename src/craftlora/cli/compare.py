@@ -111,22 +111,13 @@ def compare(
     if as_json:
         print_json(res)
         return
-    from rich.table import Table
+    from craftlora.generate.compare import figures_table
 
-    t = Table(title=f"same {res['prompts']} prompts and seeds; FD in {res['feature_space']}")
-    pair_name = " + ".join(res["pair"] or ()) or "pair"
-    for col in ("images from", "FD", pair_name, "exact", "N"):
-        t.add_column(col)
-    for row in ("base", *loras, "judge_ceiling", "decoder_ceiling"):
-        if row in res:
-            r = res[row]
-            t.add_row(row.replace("_", " "), f"{r['fd']:.4g}", _num(r["pair_agreement"]),
-                      _num(r["combo_agreement"]), str(r["n"]))
+    rows = ("base", *loras, "judge_ceiling", "decoder_ceiling")
+    t = figures_table(res, {r: r.replace("_", " ") for r in rows},
+                      f"same {res['prompts']} prompts and seeds; FD in {res['feature_space']}")
     console.print(t)
     if res["judge"] is None:
         console.print(res["agreement"])
     console.print(f"wrote {target / 'compare.json'} and {target / 'compare.html'}")
 
-
-def _num(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3f}"

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
+from rich.table import Table
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
@@ -238,6 +239,23 @@ def public(res: dict[str, Any]) -> dict[str, Any]:
     return {k: ({f: v[f] for f in keep if f in v} if isinstance(v, dict) and "predicted" in v
                 else v)
             for k, v in res.items()}
+
+
+def figures_table(res: dict[str, Any], labels: dict[str, str], title: str) -> Table:
+    """The figures as a console table, one line per row of ``labels`` (key → label)."""
+    t = Table(title=title)
+    for col in ("images from", "FD", pair_label(res), "exact", "N"):
+        t.add_column(col)
+    for key, label in labels.items():
+        if key in res:
+            r = res[key]
+            t.add_row(label, f"{r['fd']:.4g}", _num(r["pair_agreement"]),
+                      _num(r["combo_agreement"]), str(r["n"]))
+    return t
+
+
+def _num(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
 
 
 def agreement_chart(res: dict[str, Any], rows: list[str]) -> bytes:
