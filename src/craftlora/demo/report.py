@@ -24,6 +24,7 @@ from craftlora.experiment.html import (
     synthetic_html,
 )
 from craftlora.generate.compare import agreement_chart
+from craftlora.mini.judge_build import judge_html
 
 
 def table6_html(t6: Mapping[str, Any]) -> str:
@@ -56,26 +57,6 @@ def table6_html(t6: Mapping[str, Any]) -> str:
            "combinations" if v["combo_over_ceiling"] is not None else "") + ".</p>"
         + chart_img(agreement_chart(dict(t6), ["base", "lora"]), "Table 6 agreement chart")
         + (f"<ul>{checks}</ul>" if checks else ""))
-
-
-def judge_html(judge: Mapping[str, Any]) -> str:
-    """Where the judge came from and how well it reads fresh true renders."""
-    h = judge["heldout"]
-    acc = ", ".join(f"{t} {v:.3f}" for t, v in h["task_accuracy"].items())
-    return (f"<p>Judge: {H(judge.get('source', 'trained in this run'))} — "
-            f"<code>{H(judge['backbone'])}</code> trained on {judge['train_images']} fresh "
-            f"renders; on {h.get('images', judge['heldout_images'])} held-out renders: "
-            f"{H(acc)}; glaze + type {h['glaze_type_accuracy']:.3f}, "
-            f"exact {h['combo_accuracy']:.3f}{_decoded(judge)}.</p>")
-
-
-def _decoded(judge: Mapping[str, Any]) -> str:
-    d = judge.get("heldout_decoded")
-    if not d:
-        return ""
-    return (f"; half its training renders went through the base's VAE, and on the held-out "
-            f"renders' VAE round trips it reads glaze + type {d['glaze_type_accuracy']:.3f}, "
-            f"exact {d['combo_accuracy']:.3f}")
 
 
 def samples_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:

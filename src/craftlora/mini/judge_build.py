@@ -1,9 +1,12 @@
-"""The judge a run uses: trained here on fresh renders and recalibrated, or the shipped one."""
+"""The judge a run uses: trained here on fresh renders and recalibrated, or the shipped one;
+and its report in words."""
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +43,23 @@ def use_shipped_judge(shipped: Path, target: Path) -> dict[str, Any]:
     rep["source"] = f"shipped: {shipped.name}, built by `{rep.get('recipe', '?')}`"
     rep["checkpoint"] = str(target)
     return rep
+
+
+def judge_html(judge: Mapping[str, Any]) -> str:
+    """Where the judge came from and how well it reads fresh true renders."""
+    h, esc = judge["heldout"], html.escape
+    acc = ", ".join(f"{t} {v:.3f}" for t, v in h["task_accuracy"].items())
+    return (f"<p>Judge: {esc(judge.get('source', 'trained in this run'))} — "
+            f"<code>{esc(judge['backbone'])}</code> trained on {judge['train_images']} fresh "
+            f"renders; on {h.get('images', judge['heldout_images'])} held-out renders: "
+            f"{esc(acc)}; glaze + type {h['glaze_type_accuracy']:.3f}, "
+            f"exact {h['combo_accuracy']:.3f}{_decoded(judge)}.</p>")
+
+
+def _decoded(judge: Mapping[str, Any]) -> str:
+    d = judge.get("heldout_decoded")
+    if not d:
+        return ""
+    return (f"; half its training renders went through the base's VAE, and on the held-out "
+            f"renders' VAE round trips it reads glaze + type {d['glaze_type_accuracy']:.3f}, "
+            f"exact {d['combo_accuracy']:.3f}")
