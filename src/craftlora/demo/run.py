@@ -55,6 +55,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     """Run (or resume) the demo into ``out``; return demo.json's content."""
     from craftlora.demo import mixing, synthetic, table6
     from craftlora.demo.report import write_report
+    from craftlora.experiment.console import results_table
     from craftlora.mini.judge import shipped_judge
     from craftlora.mini.judge_build import use_shipped_judge
     from craftlora.mini.sketch import measure_controlnet
@@ -135,7 +136,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
                   else f"  [yellow]not measured:[/] {cn['reason']}")
     exp = steps.run("experiment", "10. experiment: real-only vs mixes × seeds",
                     lambda: mixing.run_mixing(out, ws_dir, s, progress))
-    print_experiment(console, exp)
+    console.print(results_table(exp))
     for note in exp.get("notes", []):
         console.print(f"  [yellow]note:[/] {note}")
 
@@ -178,20 +179,3 @@ def print_table6(console: Console, t6: dict[str, Any]) -> None:
                                 "Table 6 (mini world): same prompts, same seeds"))
     for k, v in t6["checks"].items():
         console.print(f"  {'[green]✓[/]' if v else '[yellow]not reached:[/]'} {k}")
-
-
-def print_experiment(console: Console, res: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    from craftlora.experiment.html import mean_std
-
-    tasks = list(res["tasks"])
-    seeds = ", ".join(map(str, res["seeds"]))
-    t = Table(title=f"F1-macro on the real test set, mean ± std over seeds {seeds}"
-              if len(res["seeds"]) > 1 else f"F1-macro on the real test set (seed {seeds})")
-    t.add_column("configuration")
-    for task in tasks:
-        t.add_column(task)
-    for name, c in res["configs"].items():
-        t.add_row(name, *(mean_std(c["tasks"][x]["f1_macro"]) for x in tasks))
-    console.print(t)
