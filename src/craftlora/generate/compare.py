@@ -7,7 +7,9 @@ Fréchet distance to the real reference set (``fd_domain``, the feature space is
 output), its heads give the agreement with the intended attributes. With a held-out set the
 same judge reads the true images of the prompts (``judge_ceiling``: the best a generator can
 score under this judge) and those images after a round trip through the model's VAE
-(``decoder_ceiling``: the best a generator that decodes through it can look).
+(``decoder_ceiling``: the best a generator that decodes through it can look). Without a judge
+the FD is in a registered generic feature space (``metrics.features``), and there is no
+agreement and no ceiling.
 """
 
 from __future__ import annotations
