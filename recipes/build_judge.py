@@ -24,12 +24,12 @@ import json
 import time
 from pathlib import Path
 
-from craftlora.demo.steps import judge_train_config
 from craftlora.mini.judge import (
     JUDGE_NAME,
     JUDGE_SEED,
     JUDGES,
     decoder_fingerprint,
+    judge_train_config,
     renderer_fingerprint,
     train_judge,
 )

@@ -7,8 +7,8 @@ from rich.console import Console
 
 from craftlora.demo.run import DemoError, _settings_file
 from craftlora.demo.settings import DEMO_CAPTION_TEMPLATE, estimate_wall_s, preset
-from craftlora.demo.sketch import find_controlnet
-from craftlora.demo.steps import StepRunner
+from craftlora.mini.sketch import find_controlnet
+from craftlora.runtime.steps import StepRunner
 
 
 def test_a_finished_step_is_not_run_again(tmp_path):

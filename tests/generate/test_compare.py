@@ -47,7 +47,8 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
     out = tmp_path / "cmp"
     args = ["compare", str(ws.root), "--model", str(model), "--lora", str(lora),
             "--vs-lora", str(lora), "--prompts", "4", "--judge", str(judge), "--steps", "2",
-            "--size", "16", "--out", str(out), "--json"]
+            "--size", "16", "--sampler", "DDIM", "--cfg", "1.75", "--clip-skip", "1",
+            "--out", str(out), "--json"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     res = json.loads((out / "compare.json").read_text())
@@ -59,6 +60,8 @@ def test_compare_writes_figures_and_a_grid(tmp_path, parts):
         fig = res[row]
         assert fig["n"] == 4 and math.isfinite(fig["fd_domain"]) and fig["fd_domain"] >= 0
         assert 0.0 <= fig["combo_agreement"] <= fig["glaze_type_agreement"] <= 1.0
+        assert fig["pair_agreement"] == fig["glaze_type_agreement"]
+    assert res["pair"] == ["glaze", "type"]  # the default pair when the judge reads both
     assert res["base"]["fd_domain"] != res["lora"]["fd_domain"]  # the LoRA changed the images
     assert res["vs_lora"] == res["lora"]  # the same LoRA on the same prompts and seeds
     v = res["vs_base"]["lora"]
@@ -91,6 +94,9 @@ def test_compare_names_a_missing_lora(tmp_path, parts):
     r = CliRunner().invoke(app, ["compare", str(ws.root), "--model", str(model), "--lora",
                                  str(tmp_path / "nope.safetensors"), "--judge", str(judge)])
     assert r.exit_code == 2 and "nope.safetensors: no such file" in r.output
+    # a model of no known family needs every sampling setting from the flags
+    r = CliRunner().invoke(app, ["compare", str(ws.root), "--model", str(model), "--steps", "2"])
+    assert r.exit_code == 2 and "matches no preset family" in r.output
 
 
 def test_without_a_test_split_prompts_come_from_train_and_there_is_no_ceiling(tmp_path, parts):
@@ -102,3 +108,47 @@ def test_without_a_test_split_prompts_come_from_train_and_there_is_no_ceiling(tm
     assert res["reference"]["set"] == "real train split" and res["reference"]["n"] == 12
     assert "judge_ceiling" not in res and "decoder_ceiling" not in res
     assert res["base"]["n"] == 3 and res["vs_base"] == {}
+
+
+def test_a_classifier_trained_by_the_cli_is_a_judge(tmp_path, parts):
+    ws, model, lora, _ = parts
+    cfg = tmp_path / "clf.toml"
+    cfg.write_text('backbone = "mobilenet_v3_small"\npretrained = "none"\nimage_size = 16\n'
+                   "epochs = 1\nbatch_size = 8\n")
+    ckpt = tmp_path / "mine.safetensors"
+    r = CliRunner().invoke(app, ["classify", "train", str(ws.root), str(ckpt), "--config",
+                                 str(cfg), "--json"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, [
+        "compare", str(ws.root), "--model", str(model), "--lora", str(lora), "--prompts", "3",
+        "--judge", str(ckpt), "--pair", "type,glaze", "--steps", "2", "--size", "16",
+        "--sampler", "DDIM", "--cfg", "1.75", "--clip-skip", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "compare.json").read_text())
+    assert res["judge"]["checkpoint"] == str(ckpt) and res["pair"] == ["type", "glaze"]
+    for row in ("base", "lora", "judge_ceiling"):
+        assert res[row]["pair_agreement"] == res[row]["glaze_type_agreement"]
+        assert 0.0 <= res[row]["combo_agreement"] <= res[row]["pair_agreement"] <= 1.0
+    bad = CliRunner().invoke(app, [
+        "compare", str(ws.root), "--model", str(model), "--prompts", "3", "--judge", str(ckpt),
+        "--pair", "glaze,size", "--steps", "2", "--size", "16", "--sampler", "DDIM", "--cfg",
+        "1.75", "--clip-skip", "1", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--pair glaze,size: the judge reads" in bad.output
+    assert not (tmp_path / "bad" / "base").exists()  # refused before generating
+
+
+def test_without_a_judge_fd_is_in_a_named_generic_space(tmp_path, parts):
+    ws, model, lora, _ = parts
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, [
+        "compare", str(ws.root), "--model", str(model), "--lora", str(lora), "--prompts", "3",
+        "--features", "pixels", "--steps", "2", "--size", "16", "--sampler", "DDIM", "--cfg",
+        "1.75", "--clip-skip", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "agreement needs a judge" in r.output
+    res = json.loads((out / "compare.json").read_text())
+    assert res["judge"] is None and res["feature_space"].startswith("pixels16")
+    assert res["base"]["combo_agreement"] is None and "judge_ceiling" not in res
+    assert res["base"]["fd"] > 0 and res["base"]["fd"] != res["lora"]["fd"]
+    assert "agreement needs a judge" in (out / "compare.html").read_text()

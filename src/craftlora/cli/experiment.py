@@ -42,11 +42,8 @@ def run_cmd(
             "configs": results["configs"], "results": str(out / "results.json"),
             "report": str(out / "report.html")})
         return
-    tasks = list(results["tasks"])
+    from craftlora.experiment.console import results_table
+
     console.print(f"network: {'; '.join(results['produced_by'])}")
-    console.print("config".ljust(22) + "".join(t.ljust(18) for t in tasks))
-    for name, c in results["configs"].items():
-        console.print(name.ljust(22) + "".join(
-            f"{c['tasks'][t]['f1_macro']['mean']:.3f}±{c['tasks'][t]['f1_macro']['std']:.3f}"
-            .ljust(18) for t in tasks))
+    console.print(results_table(results))
     console.print(f"wrote {out / 'results.json'} and {out / 'report.html'}")

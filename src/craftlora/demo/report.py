@@ -6,9 +6,6 @@ own longer report). Every figure comes from ``demo.json``; none is typed in here
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,40 +13,18 @@ from typing import Any
 
 from PIL import Image
 
-from craftlora.experiment.charts import deltas_chart
+from craftlora.experiment.html import (
+    H,
+    chart_img,
+    counts,
+    experiment_html,
+    fmt,
+    pixel_img,
+    qc_html,
+    synthetic_html,
+)
 from craftlora.generate.compare import agreement_chart
-
-H = html.escape
-
-
-def _chart(png: bytes, alt: str) -> str:
-    return (f'<img class=chart alt="{H(alt)}" '
-            f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
-
-
-def _counts(d: Mapping[str, int]) -> str:
-    """{'train': 1320, 'val': 340} → '1,320 train, 340 val'."""
-    return ", ".join(f"{v:,} {k}" for k, v in d.items())
-
-
-def _mean(s: Mapping[str, Any]) -> str:
-    """mean ± std over seeds, or the one seed's value."""
-    return f"{s['mean']:.3f}" if len(s.get("seeds", [])) < 2 else \
-        f"{s['mean']:.3f} ± {s['std']:.3f}"
-
-
-def _img(im: Image.Image, scale: int = 2) -> str:
-    im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return (f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" '
-            'style="image-rendering:pixelated">')
-
-
-def _f(x: Any, pct: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{100 * x:.1f} %" if pct else f"{x:.3f}" if isinstance(x, float) else str(x)
+from craftlora.mini.judge_build import judge_html
 
 
 def table6_html(t6: Mapping[str, Any]) -> str:
@@ -61,8 +36,8 @@ def table6_html(t6: Mapping[str, Any]) -> str:
             continue
         r = t6[key]
         rows.append(f"<tr><td>{label}</td><td>{r['fd_domain']:.1f}</td>"
-                    f"<td>{_f(r['glaze_type_agreement'], True)}</td>"
-                    f"<td>{_f(r['combo_agreement'], True)}</td><td>{r['n']}</td></tr>")
+                    f"<td>{fmt(r['glaze_type_agreement'], True)}</td>"
+                    f"<td>{fmt(r['combo_agreement'], True)}</td><td>{r['n']}</td></tr>")
     v = t6["vs_base"]["lora"]
     checks = "".join(f"<li>{'reached' if ok else 'not reached'}: {H(k)}</li>"
                      for k, ok in t6.get("checks", {}).items())
@@ -77,31 +52,11 @@ def table6_html(t6: Mapping[str, Any]) -> str:
         "attributes back. The ceiling row is the judge on fresh true renders of the same "
         "combinations; the VAE row is those renders encoded and decoded by the base's VAE, the "
         "best any image made through that decoder can look.</p>"
-        f"<p>The LoRA lowers the base's FD by {_f(v['fd_reduction'], True)}"
-        + (f" and reaches {_f(v['combo_over_ceiling'], True)} of the judge's ceiling on exact "
+        f"<p>The LoRA lowers the base's FD by {fmt(v['fd_reduction'], True)}"
+        + (f" and reaches {fmt(v['combo_over_ceiling'], True)} of the judge's ceiling on exact "
            "combinations" if v["combo_over_ceiling"] is not None else "") + ".</p>"
-        + _chart(agreement_chart(dict(t6), ["base", "lora"]), "Table 6 agreement chart")
+        + chart_img(agreement_chart(dict(t6), ["base", "lora"]), "Table 6 agreement chart")
         + (f"<ul>{checks}</ul>" if checks else ""))
-
-
-def judge_html(judge: Mapping[str, Any]) -> str:
-    """Where the judge came from and how well it reads fresh true renders."""
-    h = judge["heldout"]
-    acc = ", ".join(f"{t} {v:.3f}" for t, v in h["task_accuracy"].items())
-    return (f"<p>Judge: {H(judge.get('source', 'trained in this run'))} — "
-            f"<code>{H(judge['backbone'])}</code> trained on {judge['train_images']} fresh "
-            f"renders; on {h.get('images', judge['heldout_images'])} held-out renders: "
-            f"{H(acc)}; glaze + type {h['glaze_type_accuracy']:.3f}, "
-            f"exact {h['combo_accuracy']:.3f}{_decoded(judge)}.</p>")
-
-
-def _decoded(judge: Mapping[str, Any]) -> str:
-    d = judge.get("heldout_decoded")
-    if not d:
-        return ""
-    return (f"; half its training renders went through the base's VAE, and on the held-out "
-            f"renders' VAE round trips it reads glaze + type {d['glaze_type_accuracy']:.3f}, "
-            f"exact {d['combo_accuracy']:.3f}")
 
 
 def samples_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:
@@ -122,77 +77,14 @@ def samples_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:
             f"{demo['settings']['generation']['cfg']}. Same seed in each row.</p>")
     rows = []
     for p, t in zip(prompts, truth, strict=True):
-        cells = [_img(Image.fromarray(t))]
+        cells = [pixel_img(Image.fromarray(t))]
         for m in ("base", "lora"):
-            cells.append(_img(Image.open(t6dir / m / f"{p['i']:05d}.png").convert("RGB")))
+            cells.append(pixel_img(Image.open(t6dir / m / f"{p['i']:05d}.png").convert("RGB")))
         rows.append(f"<tr><td><code>{H(p['prompt'])}</code><br>seed {p['seed']}</td>"
                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return ("<h2>Generation samples</h2>" + head + "<table><tr><th>prompt</th>"
             "<th>true render</th><th>base model</th><th>base + LoRA</th></tr>"
             + "".join(rows) + "</table>")
-
-
-def synthetic_html(ws_dir: Path, set_name: str, k: int = 12) -> str:
-    """A strip of a synthetic set's images with the model and LoRA hashes from provenance."""
-    from craftlora.catalog.workspace import Workspace
-
-    with Workspace.open(ws_dir) as ws:
-        recs = ws.catalog.images(set_name=set_name)[:k]
-        cells, makers = [], set()
-        for r in recs:
-            p = r.provenance
-            makers.add((p.get("model", "?"), p.get("model_hash", "?")[:16],
-                        ", ".join(f"{x['name']} sha256 {x.get('sha256', '?')[:16]}… w "
-                                  f"{x['unet']}" for x in p.get("loras", []))))
-            a = r.attributes
-            cells.append(f"<figure>{_img(Image.open(ws.resolve(r.path)).convert('RGB'))}"
-                         f"<figcaption>{H(' '.join(a.get(x, '') for x in ('glaze', 'type')))}"
-                         "</figcaption></figure>")
-    who = "; ".join(f"model <code>{H(m)}</code> ({H(h)}…) + LoRA {H(lo) or 'none'}"
-                    for m, h, lo in sorted(makers))
-    return (f"<h3>set <code>{H(set_name)}</code></h3><p>made by {who}</p>"
-            f"<div class=strip>{''.join(cells)}</div>")
-
-
-def qc_html(qc: Mapping[str, Any]) -> str:
-    rows = []
-    for name, s in qc.items():
-        why = ", ".join(f"{k} {v}" for k, v in s["failures_by_reason"].items()) or "none"
-        rows.append(f"<tr><td>{H(name)}</td><td>{s['n']}</td><td>{s['passed_all']}</td>"
-                    f"<td>{_f(s['pass_rate'], True)}</td><td>{H(why)}</td></tr>")
-    dec = next((s["sharpness_limit"]["decoder"] for s in qc.values()
-                if (s.get("sharpness_limit") or {}).get("decoder")), None)
-    note = "" if dec is None else (
-        f"<p>Sharpness limit for generated sets, matched to the base model's VAE: its round "
-        f"trip keeps {dec['ratio']:.1%} of the Laplacian variance of {dec['n']} real training "
-        f"images (median {dec['roundtrip_median']:.1f} vs {dec['real_median']:.1f}), so their "
-        f"limit is scaled by that ratio (never past the configured limit); the oracle set keeps "
-        "the configured limit.</p>")
-    return ("<h2>Automatic QC</h2><table><tr><th>set</th><th>images</th><th>passed</th>"
-            "<th>pass rate</th><th>failures by check</th></tr>" + "".join(rows) + "</table>"
-            + note)
-
-
-def experiment_html(res: Mapping[str, Any]) -> str:
-    tasks = list(res["tasks"])
-    head = "".join(f"<th>{H(t)} F1-macro</th>" for t in tasks)
-    rows = []
-    for name, c in res["configs"].items():
-        cells = "".join(f"<td>{_mean(c['tasks'][t]['f1_macro'])}</td>" for t in tasks)
-        rows.append(f"<tr><td>{H(name)}</td>{cells}</tr>")
-    seeds = res["seeds"]
-    spread = ("mean ± std over seeds " + ", ".join(map(str, seeds)) if len(seeds) > 1
-              else f"one seed ({seeds[0]}), so no spread")
-    notes = "".join(f"<li>{H(n)}</li>" for n in res.get("notes", []))
-    return (f"<h2>Mixing experiment</h2><p>{res['real_train_images']:,} real training images, "
-            f"{res['val_images']:,} validation and {res['test_images']:,} test images (all "
-            f"real); classifier: {H('; '.join(res['produced_by']))}; F1-macro {spread}. "
-            "Minority classes and confusion pairs: <a href=\"experiment/report.html\">"
-            "experiment/report.html</a>.</p>"
-            f"<table><tr><th>configuration</th>{head}</tr>{''.join(rows)}</table>"
-            + (f"<ul>{notes}</ul>" if notes else "")
-            + (_chart(deltas_chart(res), "F1-macro changes with CIs") if res.get("deltas")
-               else ""))
 
 
 def write_report(out: Path, demo: Mapping[str, Any]) -> Path:
@@ -215,9 +107,9 @@ def write_report(out: Path, demo: Mapping[str, Any]) -> Path:
         ".strip{display:flex;flex-wrap:wrap;gap:4px}figure{margin:0;text-align:center}"
         "img{max-width:100%}</style><h1>craftlora demo on the mini world</h1>", banner,
         f"<p>mini-kiln: {w['images']:,} images, {w['combinations']} combinations, imbalance "
-        f"ratio {w['imbalance_ratio']:.0f}, split {_counts(w['split'])}; captions "
+        f"ratio {w['imbalance_ratio']:.0f}, split {counts(w['split'])}; captions "
         f"<code>{H(w['caption_template'])}</code>.</p>",
-        *(_chart(Path(p).read_bytes(), k.replace("_", " ")) for k, p in w["charts"].items()
+        *(chart_img(Path(p).read_bytes(), k.replace("_", " ")) for k, p in w["charts"].items()
           if Path(p).is_file()),
         table6_html(demo["table6"]),
         judge_html(demo["judge"]),

@@ -17,6 +17,7 @@ from rich.console import Console
 from craftlora.data.atomic import atomic_write_json
 from craftlora.demo import steps as S
 from craftlora.demo.settings import DemoSettings
+from craftlora.runtime.steps import StepRunner
 
 
 class DemoError(ValueError):
@@ -54,8 +55,10 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     """Run (or resume) the demo into ``out``; return demo.json's content."""
     from craftlora.demo import mixing, synthetic, table6
     from craftlora.demo.report import write_report
-    from craftlora.demo.sketch import measure_controlnet
+    from craftlora.experiment.console import results_table
     from craftlora.mini.judge import shipped_judge
+    from craftlora.mini.judge_build import use_shipped_judge
+    from craftlora.mini.sketch import measure_controlnet
     from craftlora.runtime.workers import in_background, one_thread, wait_for
 
     one_thread()
@@ -64,7 +67,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     _check_model(s.model)
     _settings_file(out, s)
     t_run = time.perf_counter()
-    steps = S.StepRunner(out, console)
+    steps = StepRunner(out, console)
     ws_dir = S.workspace_dir(out)
     s_json = s.model_dump_json()
 
@@ -89,7 +92,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     console.print(f"  {lora['steps']} steps, rank {lora['rank']}, final loss "
                   f"{lora['final_loss']:.4f} → {lora['lora']}")
     if shipped is not None:
-        judge_fn = lambda: S.use_shipped_judge(shipped, judge_path)  # noqa: E731
+        judge_fn = lambda: use_shipped_judge(shipped, judge_path)  # noqa: E731
     elif bg:
         judge_fn = lambda: wait_for(*bg, "the judge")  # noqa: E731
     else:
@@ -126,12 +129,14 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
         console.print(f"  {name}: {q['passed_all']}/{q['n']} pass ({q['pass_rate']:.1%}); "
                       f"failures: {why}")
     cn = steps.run("controlnet", "9. sketch guidance: contour F1 of the tiny ControlNet",
-                   lambda: measure_controlnet(s))
+                   lambda: measure_controlnet(s.model, s.controlnet_images,
+                                              **s.generation.model_dump(include={
+                                                  "sampler", "steps", "cfg"})))
     console.print(f"  contour F1 (2 px): {cn['contour_f1']:.3f}" if cn["contour_f1"] is not None
                   else f"  [yellow]not measured:[/] {cn['reason']}")
     exp = steps.run("experiment", "10. experiment: real-only vs mixes × seeds",
                     lambda: mixing.run_mixing(out, ws_dir, s, progress))
-    print_experiment(console, exp)
+    console.print(results_table(exp))
     for note in exp.get("notes", []):
         console.print(f"  [yellow]note:[/] {note}")
 
@@ -165,39 +170,12 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     return demo
 
 
-def _mean(s: dict[str, Any]) -> str:
-    return f"{s['mean']:.3f}" if len(s["seeds"]) < 2 else f"{s['mean']:.3f} ± {s['std']:.3f}"
-
-
 def print_table6(console: Console, t6: dict[str, Any]) -> None:
-    from rich.table import Table
+    from craftlora.generate.compare import figures_table
 
-    t = Table(title="Table 6 (mini world): same prompts, same seeds")
-    for col in ("images from", "FD (domain)", "glaze+type", "exact 4-attr", "N"):
-        t.add_column(col)
-    for label, key in (("base", "base"), ("base + LoRA", "lora"),
-                       ("true renders (ceiling)", "judge_ceiling"),
-                       ("true renders through the VAE", "decoder_ceiling")):
-        if key not in t6:
-            continue
-        r = t6[key]
-        t.add_row(label, f"{r['fd_domain']:.4g}", f"{r['glaze_type_agreement']:.3f}",
-                  f"{r['combo_agreement']:.3f}", str(r["n"]))
-    console.print(t)
+    console.print(figures_table(t6, {"base": "base", "lora": "base + LoRA",
+                                     "judge_ceiling": "true renders (ceiling)",
+                                     "decoder_ceiling": "true renders through the VAE"},
+                                "Table 6 (mini world): same prompts, same seeds"))
     for k, v in t6["checks"].items():
         console.print(f"  {'[green]✓[/]' if v else '[yellow]not reached:[/]'} {k}")
-
-
-def print_experiment(console: Console, res: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    tasks = list(res["tasks"])
-    seeds = ", ".join(map(str, res["seeds"]))
-    t = Table(title=f"F1-macro on the real test set, mean ± std over seeds {seeds}"
-              if len(res["seeds"]) > 1 else f"F1-macro on the real test set (seed {seeds})")
-    t.add_column("configuration")
-    for task in tasks:
-        t.add_column(task)
-    for name, c in res["configs"].items():
-        t.add_row(name, *(_mean(c["tasks"][x]["f1_macro"]) for x in tasks))
-    console.print(t)

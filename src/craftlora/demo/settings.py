@@ -31,40 +31,30 @@ class LoraPreset(Strict):
     rank: int = 32
     alpha: float = 32.0
     targets: list[str] = Field(default_factory=lambda: list(UNET_TARGETS),
-                               description="UNet modules: attention, transformer and ResNet "
-                                           "layers (the base never saw a vessel)")
+                               description="attention, transformer and ResNet layers")
     text_encoder: bool = True
-    steps: int = Field(default=3500, description="the demo's 30 minutes set it; agreement "
-                       "rises to 4,500 steps, not beyond (docs/demo.md, LoRA length)")
+    steps: int = Field(default=3500, description="set by the 30-minute budget (docs/demo.md)")
     batch_size: int = 32
     lr: float = 2e-3
     weight: float = Field(default=1.0, description="LoRA weight in every prompt tag")
 
 
 class GenerationPreset(Strict):
-    sampler: str = Field(default="DDIM", description="at CFG 1.75 Euler, UniPC, DPM++ 2M "
-                         "Karras and Euler a read within the training-seed spread of DDIM "
-                         "(docs/demo.md)")
+    sampler: str = Field(default="DDIM", description="others read within its spread")
     steps: int = 20
-    cfg: float = Field(default=1.75, description="the LoRA learns only the conditional "
-                       "branch (no caption dropout), so high CFG exaggerates vessels; on two "
-                       "320-prompt draws 1.75 beat 1.5, 2 and 2.5 (docs/demo.md)")
-    clip_skip: int = Field(default=1, description="A1111 convention; the mini base's text "
-                                                   "encoder was trained on its last layer")
+    cfg: float = Field(default=1.75, description="beat 1.5, 2 and 2.5 (docs/demo.md)")
+    clip_skip: int = Field(default=1, description="A1111 convention: the last layer")
     batch_size: int = 16
 
 
 class JudgePreset(Strict):
-    use_shipped: bool = Field(default=True, description="use craftlora/mini/judges/judge-SIZE "
-                              "when it was built for this renderer; else train it here")
+    use_shipped: bool = Field(default=True, description="the shipped judge when it fits")
     n_per_combo: int = 24
     n_val_per_combo: int = 3
     n_test_per_combo: int = 6
     epochs: int = 18
-    recalibrate_per_combo: int = Field(default=8, ge=1, description="fresh renders per "
-                                       "combination for the BatchNorm recalibration")
-    heldout_per_combo: int = Field(default=4, ge=1, description="fresh renders per "
-                                   "combination for the judge's held-out figures")
+    recalibrate_per_combo: int = Field(default=8, ge=1, description="BatchNorm renders")
+    heldout_per_combo: int = Field(default=4, ge=1, description="held-out renders")
 
 
 class ClassifierPreset(Strict):

@@ -31,49 +31,12 @@ def make_demo_plan(ws_dir: Path, plan_path: Path, s: DemoSettings, lora_tag: str
     return {**summary, "lora_tag": lora_tag}
 
 
-def generate_shard(ws_dir: str, plan_path: str, model: str, lora_dir: str, shard: int,
-                   count: int, report: Any = None) -> dict[str, Any]:
-    """One process's slice of every set of the plan (resumable)."""
-    from craftlora.catalog.workspace import Workspace
-    from craftlora.generate.runner import generate, pipeline_fingerprint
-    from craftlora.models.loader import load_components
-
-    pipe = load_components(model).pipeline()
-    model_hash = pipeline_fingerprint(pipe)
-    out: dict[str, Any] = {}
-    with Workspace.open(ws_dir) as ws:
-        for name in SETS:
-            r = generate(ws, plan_path, name, pipe=pipe, model=model, model_hash=model_hash,
-                         lora_dirs=[lora_dir], shard=(shard, count), progress=False,
-                         on_batch=report)
-            if report is not None and r.already:
-                report(r.already)
-            out[name] = r.to_dict()
-    return out
-
-
 def run_generation(out: Path, ws_dir: Path, plan_path: Path, s: DemoSettings,
                    progress: bool) -> dict[str, Any]:
-    from craftlora.generate.plan_model import load_plan
-    from craftlora.runtime.workers import run_parallel
+    from craftlora.generate.parallel import generate_sets
 
-    plan = load_plan(plan_path)
-    total = sum(st.total for st in plan.sets)
-    args = [(str(ws_dir), str(plan_path), s.model, str(Path(out) / "loras"), i, s.workers)
-            for i in range(s.workers)]
-    parts = run_parallel(generate_shard, args, total=total, desc="generate synthetic sets",
-                         progress=progress)
-    res: dict[str, Any] = {}
-    for name in SETS:
-        rows = [p[name] for p in parts]
-        made = sum(r["made"] for r in rows)
-        wall = max(r["wall_s"] for r in rows)
-        res[name] = {"planned": rows[0]["planned"], "made": made,
-                     "already_present": sum(r["already_present"] for r in rows),
-                     "duplicates": sum(len(r["duplicates"]) for r in rows),
-                     "images_per_s_per_process": [r["images_per_s"] for r in rows],
-                     "wall_s": wall}
-    return res
+    return generate_sets(ws_dir, plan_path, SETS, s.model, Path(out) / "loras", s.workers,
+                         progress)
 
 
 def run_oracle(ws_dir: Path, n: int, s: DemoSettings, progress: bool) -> dict[str, Any]:

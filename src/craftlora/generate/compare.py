@@ -7,7 +7,9 @@ Fréchet distance to the real reference set (``fd_domain``, the feature space is
 output), its heads give the agreement with the intended attributes. With a held-out set the
 same judge reads the true images of the prompts (``judge_ceiling``: the best a generator can
 score under this judge) and those images after a round trip through the model's VAE
-(``decoder_ceiling``: the best a generator that decodes through it can look).
+(``decoder_ceiling``: the best a generator that decodes through it can look). Without a judge
+the FD is in a registered generic feature space (``metrics.features``), and there is no
+agreement and no ceiling.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hashlib
 import html
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
+from rich.table import Table
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
@@ -34,6 +37,7 @@ from craftlora.generate.runner import pipeline_fingerprint
 from craftlora.generate.samplers import set_sampler
 from craftlora.metrics.agreement import attribute_agreement
 from craftlora.metrics.fd import fd_between
+from craftlora.metrics.features import FeatureExtractor, get_extractor
 from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
 from craftlora.models.loader import load_components
@@ -146,21 +150,53 @@ def held_out_images(ws: Workspace) -> Truth:
     return read
 
 
-def measure(out: Path, ws: Workspace, judge: Judge, rows: list[str], truth: Truth | None,
-            vae: Any = None) -> dict[str, Any]:
-    """Every figure from the images on disk; ceilings only with ``truth``."""
+def default_pair(labels: Sequence[str]) -> tuple[str, str] | None:
+    """glaze + type when the judge reads both, else no pair."""
+    return ("glaze", "type") if {"glaze", "type"} <= set(labels) else None
+
+
+def check_pair(reader: FeatureExtractor, pair: tuple[str, str] | None
+               ) -> tuple[str, str] | None:
+    """The pair to read (the default when none is given); an error when the judge cannot."""
+    labels = reader.labels if isinstance(reader, Judge) else {}
+    if pair is None:
+        return default_pair(labels)
+    if not set(pair) <= set(labels):
+        raise ValueError(f"--pair {','.join(pair)}: the judge reads "
+                         f"{', '.join(labels) or 'nothing (no judge)'}")
+    return pair
+
+
+def measure(out: Path, ws: Workspace, reader: FeatureExtractor, rows: list[str],
+            truth: Truth | None, vae: Any = None, pair: tuple[str, str] | None = None
+            ) -> dict[str, Any]:
+    """Every figure from the images on disk; ceilings only with ``truth``.
+
+    A ``Judge`` reader gives FD in its feature space and the attribute agreement (``pair``:
+    default glaze + type when it reads both); any other extractor gives FD alone.
+    """
     prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
     ref_split = prompts[0].get("split", "test") if prompts else "test"
     _, real, errors = load_images(ws, ws.catalog.images(split=ref_split, origin="real"))
-    real_f, _ = judge.read(real)
-    intended = [{k: v for k, v in p["attributes"].items() if k in judge.labels} for p in prompts]
+    judge = reader if isinstance(reader, Judge) else None
+    real_f = reader.features(real)
+    labels = judge.labels if judge else {}
+    pair = check_pair(reader, pair)
+    intended = [{k: v for k, v in p["attributes"].items() if k in labels} for p in prompts]
 
     def row(arrays: list[np.ndarray]) -> dict[str, Any]:
+        if judge is None:
+            fd = fd_between(reader.features(arrays), real_f)
+            return {"fd": fd["fd"], "pair_agreement": None, "glaze_type_agreement": None,
+                    "combo_agreement": None, "per_attribute": {}, "n": len(arrays),
+                    "n_real": fd["n2"], "predicted": []}
         feats, preds = judge.read(arrays)
-        agr = attribute_agreement(preds, intended, pairs=[("glaze", "type")]
-                                  if {"glaze", "type"} <= set(judge.labels) else [])
+        pairs = [p for p in (pair, ("glaze", "type")) if p and set(p) <= set(labels)]
+        agr = attribute_agreement(preds, intended, pairs=pairs)
         fd = fd_between(feats, real_f)
-        return {"fd_domain": fd["fd"], "glaze_type_agreement": agr.get("glaze_type"),
+        return {"fd": fd["fd"], "fd_domain": fd["fd"],
+                "pair_agreement": agr.get("_".join(pair)) if pair else None,
+                "glaze_type_agreement": agr.get("glaze_type"),
                 "combo_agreement": agr["combo"], "per_attribute": agr["per_attribute"],
                 "n": len(arrays), "n_real": fd["n2"], "predicted": preds}
 
@@ -168,15 +204,23 @@ def measure(out: Path, ws: Workspace, judge: Judge, rows: list[str], truth: Trut
     for name in rows:
         res[name] = row([np.asarray(Image.open(out / name / f"{p['i']:05d}.png").convert("RGB"))
                          for p in prompts])
-    if truth is not None and ref_split == "test":
+    if truth is not None and ref_split == "test" and judge is not None:
         true = truth(prompts)
         res["judge_ceiling"] = row(true)
         if vae is not None:
             res["decoder_ceiling"] = row(roundtrip_images(vae, true))
     res["vs_base"] = {name: vs_base(res[BASE], res[name], res.get("judge_ceiling"))
                       for name in rows if name != BASE}
-    res["judge"] = {**judge.describe(), "feature_space": f"{judge.id} (the judge's "
-                    "penultimate layer)"}
+    if judge is not None:
+        res["judge"] = {**judge.describe(), "feature_space": f"{judge.id} (the judge's "
+                        "penultimate layer)"}
+        res["feature_space"] = res["judge"]["feature_space"]
+    else:
+        res["judge"] = None
+        res["feature_space"] = f"{reader.id} (generic; no judge)"
+        res["agreement"] = ("attribute agreement needs a judge: a checkpoint from "
+                            "`craftlora classify train`, given as --judge")
+    res["pair"] = list(pair) if pair else None
     res["reference"] = {"set": f"real {ref_split} split", "n": len(real), "skipped": errors}
     res["prompts"] = len(prompts)
     return res
@@ -186,24 +230,42 @@ def vs_base(base: dict[str, Any], other: dict[str, Any], ceiling: dict[str, Any]
             ) -> dict[str, float | None]:
     """A row against the base: FD reduction, and its exact agreement as a share of the ceiling."""
     c = ceiling["combo_agreement"] if ceiling else 0.0
-    return {"fd_reduction": (1.0 - other["fd_domain"] / base["fd_domain"]
-                             if base["fd_domain"] > 0 else None),
+    return {"fd_reduction": 1.0 - other["fd"] / base["fd"] if base["fd"] > 0 else None,
             "combo_over_ceiling": other["combo_agreement"] / c if c > 0 else None}
 
 
 def public(res: dict[str, Any]) -> dict[str, Any]:
     """The figures without per-image predictions."""
-    keep = ("fd_domain", "glaze_type_agreement", "combo_agreement", "per_attribute", "n")
-    return {k: ({f: v[f] for f in keep} if isinstance(v, dict) and "predicted" in v else v)
+    keep = ("fd", "fd_domain", "pair_agreement", "glaze_type_agreement", "combo_agreement",
+            "per_attribute", "n")
+    return {k: ({f: v[f] for f in keep if f in v} if isinstance(v, dict) and "predicted" in v
+                else v)
             for k, v in res.items()}
 
 
+def figures_table(res: dict[str, Any], labels: dict[str, str], title: str) -> Table:
+    """The figures as a console table, one line per row of ``labels`` (key → label)."""
+    t = Table(title=title)
+    for col in ("images from", "FD", pair_label(res), "exact", "N"):
+        t.add_column(col)
+    for key, label in labels.items():
+        if key in res:
+            r = res[key]
+            t.add_row(label, f"{r['fd']:.4g}", _num(r["pair_agreement"]),
+                      _num(r["combo_agreement"]), str(r["n"]))
+    return t
+
+
+def _num(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
 def agreement_chart(res: dict[str, Any], rows: list[str]) -> bytes:
-    """PNG: glaze+type and exact agreement per row as bars, the ceilings as dashed lines."""
+    """PNG: pair and exact agreement per row as bars, the ceilings as dashed lines."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     x = np.arange(len(rows))
-    for k, (key, label) in enumerate((("glaze_type_agreement", "glaze + type"),
-                                      ("combo_agreement", "exact"))):
+    bars = [("pair_agreement", pair_label(res))] if res.get("pair") else []
+    for k, (key, label) in enumerate((*bars, ("combo_agreement", "exact"))):
         vals = [res[r][key] or 0.0 for r in rows]
         ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, label=label, color=f"C{k}")
         for c, style in (("judge_ceiling", "--"), ("decoder_ceiling", ":")):
@@ -217,6 +279,11 @@ def agreement_chart(res: dict[str, Any], rows: list[str]) -> bytes:
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def pair_label(res: dict[str, Any]) -> str:
+    """``glaze + type``: how tables and charts name the pair."""
+    return " + ".join(res.get("pair") or ()) or "pair"
 
 
 def _data_uri(im: Image.Image | np.ndarray | bytes) -> str:
@@ -237,27 +304,31 @@ def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) 
         cells = "".join(f'<td><img src="{_data_uri(Image.open(f))}" width="96" height="96" '
                         f'alt="{html.escape(r)}"></td>' for r, f in zip(rows, files, strict=True))
         lines.append(f"<tr><td>{html.escape(p['prompt'])}</td>{cells}</tr>")
+    def num(v: float | None, fmt: str) -> str:
+        return "–" if v is None else format(v, fmt)
+
     figs = []
     for name in (*rows, "judge_ceiling", "decoder_ceiling"):
         if name in res:
             r = res[name]
-            gt = r["glaze_type_agreement"]
             figs.append(f"<tr><td>{html.escape(name.replace('_', ' '))}</td>"
-                        f"<td>{r['fd_domain']:.1f}</td>"
-                        f"<td>{'–' if gt is None else f'{gt:.3f}'}</td>"
-                        f"<td>{r['combo_agreement']:.3f}</td><td>{r['n']}</td></tr>")
+                        f"<td>{r['fd']:.1f}</td><td>{num(r['pair_agreement'], '.3f')}</td>"
+                        f"<td>{num(r['combo_agreement'], '.3f')}</td><td>{r['n']}</td></tr>")
+    j = res["judge"]
+    reader = (f"judge {html.escape(Path(j['checkpoint']).name)}" if j
+              else html.escape(res["agreement"]))
+    chart = (f'<p><img src="{_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
+             'style="max-width:100%"></p>' if j else "")
     page = (
         "<!doctype html><meta charset='utf-8'><title>craftlora compare</title>"
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
         "td,th{padding:2px 8px;text-align:left}img{image-rendering:pixelated}</style>"
         f"<h1>Same prompts, same seeds ({res['prompts']} prompts)</h1>"
-        f"<p>FD in the feature space of {html.escape(res['judge']['feature_space'])}, "
-        f"judge {html.escape(Path(res['judge']['checkpoint']).name)}, to the "
-        f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images).</p>"
-        "<table><tr><th>images from</th><th>FD</th><th>glaze+type</th><th>exact</th>"
-        f"<th>N</th></tr>{''.join(figs)}</table>"
-        f'<p><img src="{_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
-        'style="max-width:100%"></p>'
+        f"<p>FD in the feature space of {html.escape(res['feature_space'])} to the "
+        f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images); "
+        f"{reader}.</p>"
+        f"<table><tr><th>images from</th><th>FD</th><th>{html.escape(pair_label(res))}</th>"
+        f"<th>exact</th><th>N</th></tr>{''.join(figs)}</table>{chart}"
         f"<h2>First {len(prompts)} prompts</h2><table><tr><th>prompt</th>{head}</tr>"
         f"{''.join(lines)}</table>")
     path = out / "compare.html"
@@ -265,13 +336,15 @@ def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) 
     return path
 
 
-def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path, *,
-            workers: int = 1, truth: Truth | None = None, progress: bool = True
+def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path | None, *,
+            workers: int = 1, truth: Truth | None = None, progress: bool = True,
+            pair: tuple[str, str] | None = None, features: str = "inception"
             ) -> dict[str, Any]:
     """Generate (resumable), measure, and write ``compare.json`` + ``compare.html`` in ``out``.
 
     ``truth`` gives the true images of the prompts for the ceilings (default: the held-out
-    real images the prompts were taken from).
+    real images the prompts were taken from). Without a judge the FD is in the registered
+    generic feature space ``features`` and there is no agreement and no ceiling.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -284,14 +357,15 @@ def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path, *,
         if not (out / "prompts.json").is_file():
             atomic_write_json(out / "prompts.json", choose_prompts(ws, s.prompts, s.prompt_seed))
         rows = [BASE, *s.loras]
+        reader = Judge(judge_path) if judge_path else get_extractor(features)
+        check_pair(reader, pair)  # before minutes of generation
         k = max(1, workers)
         parts = run_parallel(generate_shard,
                              [(str(out), s.model_dump_json(), i, k) for i in range(k)],
                              total=len(rows) * s.prompts, desc="compare: images",
                              progress=progress)
-        judge = Judge(judge_path)
-        full = measure(out, ws, judge, rows, truth or held_out_images(ws),
-                       vae=load_components(s.model).vae)
+        full = measure(out, ws, reader, rows, truth or held_out_images(ws),
+                       vae=load_components(s.model).vae, pair=pair)
     res = {**public(full), "settings": s.model_dump(),
            "model_hash": parts[0]["model_hash"]}
     atomic_write_json(out / "compare_full.json", full)

@@ -54,6 +54,18 @@ def judge_config() -> TrainConfig:
     )
 
 
+def judge_train_config(epochs: int, size: int) -> TrainConfig:
+    """``judge_config`` for a run: epochs, image size and an aspect-preserving crop.
+
+    A random-resized-crop aspect jitter (3/4–4/3) scrambles the depth-to-width proportions that
+    tell a bowl from a dish or a tea bowl, so the judge crops at ratio 1.
+    """
+    cfg = judge_config()
+    aug = cfg.augment.model_copy(update={"crop_ratio": (1.0, 1.0)})
+    return cfg.model_copy(update={"epochs": epochs, "patience": epochs, "image_size": size,
+                                  "augment": aug})
+
+
 def render_balanced(combos: Sequence[dict[str, str]], per_combo: int, seed: int, size: int,
                     *, start_id: int = 0, progress: bool = True, desc: str = "render"
                     ) -> tuple[ImageCache, Labelled]:

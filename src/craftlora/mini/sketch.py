@@ -1,7 +1,7 @@
-"""The demo's ControlNet figure: contour F1 of the shipped tiny outline ControlNet.
+"""Contour F1 of the shipped tiny outline ControlNet (the demo's sketch-guidance figure).
 
 If the bundled ControlNet (``craftlora/mini/controlnet``: a diffusers ``controlnet/`` folder
-and the ``silhouette.safetensors`` segmenter) is present, the demo generates from held-out
+and the ``silhouette.safetensors`` segmenter) is present, it generates from held-out
 outline sketches of fresh renders and measures tolerant contour F1 at 2 px. If it is absent,
 the figure is ``None`` with the reason; nothing is made up.
 """
@@ -11,9 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from craftlora.demo.settings import DemoSettings
-
-MINI_CONTROLNET = Path(__file__).resolve().parent.parent / "mini" / "controlnet"
+MINI_CONTROLNET = Path(__file__).resolve().parent / "controlnet"
 HELD_OUT_SEED = 2_000_003  # neither the training pool's seed nor the card's evaluation seed
 
 
@@ -30,8 +28,9 @@ def find_controlnet(folder: Path = MINI_CONTROLNET) -> tuple[Path, Path] | str:
     return cn, seg
 
 
-def measure_controlnet(s: DemoSettings) -> dict[str, Any]:
-    """Contour F1 on ``s.controlnet_images`` held-out outline sketches, or None + reason."""
+def measure_controlnet(model: str, n: int, *, sampler: str, steps: int, cfg: float
+                       ) -> dict[str, Any]:
+    """Contour F1 on ``n`` held-out outline sketches through ``model``, or None + reason."""
     found = find_controlnet()
     if isinstance(found, str):
         return {"contour_f1": None, "reason": found}
@@ -44,7 +43,7 @@ def measure_controlnet(s: DemoSettings) -> dict[str, Any]:
     from craftlora.models.loader import ModelSourceError, load_components
 
     try:
-        pipe = load_components(s.model).pipeline()
+        pipe = load_components(model).pipeline()
         cn = load_controlnet(cn_dir)
         net = load_silhouette(seg_file)
     except (ModelSourceError, SketchError, OSError, ValueError) as e:
@@ -53,15 +52,14 @@ def measure_controlnet(s: DemoSettings) -> dict[str, Any]:
     if any(tuple(_c(cn, k)) != tuple(_c(pipe.unet, k)) for k in keys):
         return {"contour_f1": None,
                 "reason": f"the shipped ControlNet at {cn_dir} was trained for another base "
-                          f"model than {s.model!r} ({', '.join(keys)} differ)"}
+                          f"model than {model!r} ({', '.join(keys)} differ)"}
     size = int(pipe.unet.config.sample_size) * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    held = mini_outline_triples(s.controlnet_images, seed=HELD_OUT_SEED, size=size)
+    held = mini_outline_triples(n, seed=HELD_OUT_SEED, size=size)
     try:
-        g = s.generation
-        res = evaluate_contour(pipe, cn, held, steps=g.steps, cfg=g.cfg, sampler=g.sampler,
+        res = evaluate_contour(pipe, cn, held, steps=steps, cfg=cfg, sampler=sampler,
                                outline_fn=lambda ims: vessel_outlines(net, ims))
     except RuntimeError as e:
-        return {"contour_f1": None, "reason": f"the shipped ControlNet failed on {s.model!r}: {e}"}
+        return {"contour_f1": None, "reason": f"the shipped ControlNet failed on {model!r}: {e}"}
     return {"contour_f1": res["tolerant_f1_mean"], "held_out_sketches": len(held),
             "radius_px": res["radius"], "eval": res, "controlnet": str(cn_dir),
             "controlnet_sha256": pipeline_module_hash(cn)}
