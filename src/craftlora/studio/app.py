@@ -11,10 +11,13 @@ from fastapi import FastAPI, Request
 from starlette.routing import Mount
 
 from craftlora.studio.context import StudioContext
+from craftlora.studio.design import DesignEngine
+from craftlora.studio.design_room import build_design_room
 from craftlora.studio.guard import acquire_lock, check_host, release_lock
 from craftlora.studio.images import add_image_route
 from craftlora.studio.review_room import KEYS_JS, build_review_room
 from craftlora.studio.sus_page import build_sus_page
+from craftlora.studio.worker import Worker
 
 CSS = """
 #rv-image { width: 100%; max-width: 640px; image-rendering: pixelated; }
@@ -24,18 +27,21 @@ CSS = """
 """
 
 
-def build_blocks(ctx: StudioContext) -> gr.Blocks:
+def build_blocks(ctx: StudioContext, engine: DesignEngine) -> gr.Blocks:
     with gr.Blocks(title=f"craftlora studio · {ctx.config.name}") as blocks:
         gr.Markdown(f"## craftlora studio · `{ctx.config.name}`")
         with gr.Tabs():
             with gr.Tab("Review", id="review", elem_id="tab-review"):
                 build_review_room(ctx)
+            with gr.Tab("Design", id="design", elem_id="tab-design"):
+                build_design_room(ctx, engine, Worker())
             with gr.Tab("Usability (SUS)", id="sus", elem_id="tab-sus"):
                 build_sus_page(ctx)
     return blocks
 
 
-def create_app(ctx: StudioContext, auth: tuple[str, str] | None = None) -> FastAPI:
+def create_app(ctx: StudioContext, auth: tuple[str, str] | None = None,
+               engine: DesignEngine | None = None) -> FastAPI:
     """The whole server: image route first, then the Gradio page at ``/``."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     gradio_app: list[object] = []
@@ -49,7 +55,7 @@ def create_app(ctx: StudioContext, auth: tuple[str, str] | None = None) -> FastA
         return sub.tokens.get(token) is not None
 
     add_image_route(app, ctx, allowed)
-    blocks = build_blocks(ctx)
+    blocks = build_blocks(ctx, engine or DesignEngine(ctx))
     blocks.queue(default_concurrency_limit=2)
     app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, head=KEYS_JS, css=CSS,
                               footer_links=[], run_history=False, ssr_mode=False,
@@ -59,13 +65,16 @@ def create_app(ctx: StudioContext, auth: tuple[str, str] | None = None) -> FastA
 
 
 def serve(root: str | Path, host: str = "127.0.0.1", port: int = 7860,
-          auth: tuple[str, str] | None = None) -> None:
-    """Run the studio until interrupted; one studio per workspace (lock file)."""
+          auth: tuple[str, str] | None = None, model: str = "mini",
+          controlnet: str | None = None) -> None:
+    """Run the studio until interrupted; one studio per workspace (lock file). The model
+    loads on the first design round and stays loaded."""
     check_host(host, auth)
     ctx = StudioContext(root)
     lock = acquire_lock(ctx.root)
     try:
-        uvicorn.run(create_app(ctx, auth), host=host, port=port, log_level="warning")
+        app = create_app(ctx, auth, DesignEngine(ctx, model, controlnet))
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         release_lock(lock)
         ctx.close()
