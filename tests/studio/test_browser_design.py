@@ -35,7 +35,7 @@ def _rows(page) -> list[list[str]]:
 
 def _select(page, n: int) -> None:
     page.locator("#ds-gallery button.thumbnail-item, #ds-gallery .thumbnail-item").nth(n).click()
-    page.wait_for_selector(f"#ds-status:has-text('candidate')")
+    page.wait_for_selector("#ds-status:has-text('candidate')")
 
 
 def test_sketch_generate_pick_vary_feed_back_reload(live_studio, review_ws, page):
