@@ -34,9 +34,10 @@ def build_blocks(ctx: StudioContext, engine: DesignEngine) -> gr.Blocks:
             with gr.Tab("Review", id="review", elem_id="tab-review"):
                 build_review_room(ctx)
             with gr.Tab("Design", id="design", elem_id="tab-design"):
-                build_design_room(ctx, engine, Worker())
+                sessions, refresh = build_design_room(ctx, engine, Worker())
             with gr.Tab("Usability (SUS)", id="sus", elem_id="tab-sus"):
                 build_sus_page(ctx)
+        blocks.load(refresh, None, [sessions])  # sessions made since the page was built
     return blocks
 
 

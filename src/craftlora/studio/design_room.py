@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +103,10 @@ def _sketch_bytes(drawn: Any, upload: str | None) -> tuple[bytes, str] | None:
     return buf.getvalue(), "drawn sketch"
 
 
-def build_design_room(ctx, engine: DesignEngine, worker: Worker) -> None:
-    """The design tab's components and events (inside an open ``gr.Blocks``)."""
+def build_design_room(ctx, engine: DesignEngine, worker: Worker
+                      ) -> tuple[gr.Dropdown, Callable[[], Any]]:
+    """The design tab's components and events (inside an open ``gr.Blocks``); returns the
+    session picker and its refresh, for the page's load event."""
     attrs = ctx.config.attributes
     sid = gr.State(None)
     selected = gr.State(None)
@@ -310,4 +312,8 @@ def build_design_room(ctx, engine: DesignEngine, worker: Worker) -> None:
     new.click(on_new, [name, designer], [*vouts, sessions])
     load.click(lambda i: view(int(i), f"loaded session #{int(i)}") if i is not None
                else view(None, "**choose a session**"), [sessions], vouts)
-    sessions.focus(lambda: gr.update(choices=_session_choices(ctx)), None, [sessions])
+    def refresh() -> Any:
+        return gr.update(choices=_session_choices(ctx))
+
+    sessions.focus(refresh, None, [sessions])
+    return sessions, refresh
