@@ -164,6 +164,9 @@ class DesignEngine:
             raise DesignError(f"candidates must be 1..{MAX_CANDIDATES}")
         if req.kind == "img2img" and parent_image is None:
             raise DesignError("a variation needs a picked candidate")
+        if req.kind == "img2img" and int(req.steps * req.strength) < 1:
+            raise DesignError(f"steps × strength = {req.steps} × {req.strength} must give at "
+                              "least one step")
         t0 = time.perf_counter()
         prompt = compose_prompt(self.ctx, req.attributes, req.free_text)
         with self.lock:
