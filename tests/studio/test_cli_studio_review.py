@@ -66,3 +66,34 @@ def test_stale_lock_of_a_dead_process_is_taken_over(review_ws):
     lock = acquire_lock(review_ws.root)
     assert lock.read_text().strip() == str(os.getpid())
     release_lock(lock)
+
+
+def test_studio_command_serves_on_loopback_and_releases_its_lock(review_ws):
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "craftlora.cli.main", "studio",
+                             str(review_ws.root), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.3)
+        assert r.status_code == 200 and "craftlora studio" in r.text
+        lock = review_ws.root / LOCK_NAME
+        assert lock.read_text().strip() == str(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert not lock.exists()

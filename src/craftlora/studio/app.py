@@ -28,7 +28,8 @@ CSS = """
 
 
 def build_blocks(ctx: StudioContext, engine: DesignEngine) -> gr.Blocks:
-    with gr.Blocks(title=f"craftlora studio · {ctx.config.name}") as blocks:
+    title = f"craftlora studio · {ctx.config.name}"
+    with gr.Blocks(title=title, analytics_enabled=False) as blocks:
         gr.Markdown(f"## craftlora studio · `{ctx.config.name}`")
         with gr.Tabs():
             with gr.Tab("Review", id="review", elem_id="tab-review"):
