@@ -92,3 +92,5 @@ def test_sketch_generate_pick_vary_feed_back_reload(live_studio, review_ws, page
     rows = _rows(page)
     assert len(rows) == 8 and [float(r[4]) for r in rows[:4]] == f1
     assert [r[5] for r in rows[:4]] == ["", "yes", "yes", ""]
+    assert page.input_value("#ds-a-glaze input") == "celadon"  # the form comes back too
+    assert page.input_value("#ds-seed input") == "3"  # the variation's seed: pick 2 + 1

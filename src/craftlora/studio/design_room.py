@@ -310,8 +310,27 @@ def build_design_room(ctx, engine: DesignEngine, worker: Worker
         return (*view(i, f"new session #{i}"), gr.update(choices=_session_choices(ctx), value=i))
 
     new.click(on_new, [name, designer], [*vouts, sessions])
-    load.click(lambda i: view(int(i), f"loaded session #{int(i)}") if i is not None
-               else view(None, "**choose a session**"), [sessions], vouts)
+    def on_load(i):
+        if i is None:
+            return (*view(None, "**choose a session**"), *[gr.skip()] * len(form))
+        state = load_session(ctx, int(i))
+        return (*view(int(i), f"loaded session #{int(i)} · {state['name']}"),
+                *form_values(state))
+
+    def form_values(state: dict[str, Any]) -> list[Any]:
+        """The form as the session's newest round left it (so the next round goes on)."""
+        if not state["rounds"]:
+            return [gr.skip()] * len(form)
+        r = state["rounds"][-1]
+        slots: list[Any] = []
+        for k in range(LORA_SLOTS):
+            lo = r["loras"][k] if k < len(r["loras"]) else None
+            slots += [lo["name"] if lo else NONE, lo["weight"] if lo else 0.8]
+        return [*(r["attributes"].get(a, ANY) for a in attrs), r["free_text"], r["negative"],
+                *slots, r["sampler"], r["steps"], r["cfg"], r["seed"], r["n"],
+                r["controlnet_scale"]]
+
+    load.click(on_load, [sessions], [*vouts, *form])
     def refresh() -> Any:
         return gr.update(choices=_session_choices(ctx))
 
