@@ -50,6 +50,7 @@ def test_review_ten_images_by_keyboard_with_one_undo(live_studio, review_ws, pag
     page.click("#rv-summary-open, .label-wrap:has-text('Summary')")
     page.click("#rv-refresh")
     page.wait_for_selector("#rv-summary:has-text('10 reviewed')")
+    assert "syn: glaze=white, type=bowl" in page.inner_text("#rv-summary")
 
 
 def test_sus_known_answers_give_the_known_score(live_studio, page):

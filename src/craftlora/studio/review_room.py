@@ -62,6 +62,8 @@ def summary_markdown(ctx: StudioContext, set_name: str | None) -> str:
         rate = "–" if r["pass_rate"] is None else f"{r['pass_rate']:.1%}"
         lines.append(f"| {name} | {r.get('images', '')} | {r['reviewed']} | {r['accepted']} |"
                      f" {rate} |")
+    for name, r in s["combinations"].items():
+        lines.append(f"| {name} |  | {r['reviewed']} | {r['accepted']} | {r['pass_rate']:.1%} |")
     for a in s["agreement"]:
         k = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
         lines.append(f"\nκ {a['reviewers'][0]} / {a['reviewers'][1]}: {k} on {a['images']} "
