@@ -103,74 +103,108 @@ def _sketch_bytes(drawn: Any, upload: str | None) -> tuple[bytes, str] | None:
     return buf.getvalue(), "drawn sketch"
 
 
-def build_design_room(ctx, engine: DesignEngine, worker: Worker
-                      ) -> tuple[gr.Dropdown, Callable[[], Any]]:
-    """The design tab's components and events (inside an open ``gr.Blocks``); returns the
-    session picker and its refresh, for the page's load event."""
-    attrs = ctx.config.attributes
-    sid = gr.State(None)
-    selected = gr.State(None)
-    with gr.Row():
-        name = gr.Textbox(label="session name", value="design", elem_id="ds-name")
-        designer = gr.Textbox(label="designer", elem_id="ds-designer")
-        new = gr.Button("New session", elem_id="ds-new")
-        sessions = gr.Dropdown(_session_choices(ctx), label="reload a session",
-                               elem_id="ds-sessions", allow_custom_value=False)
-        load = gr.Button("Load", elem_id="ds-load")
-    with gr.Row():
-        with gr.Column(scale=3):
-            attr_boxes = [gr.Dropdown([ANY, *a.values], value=ANY, label=n, elem_id=f"ds-a-{n}")
-                          for n, a in attrs.items()]
-            free = gr.Textbox(label="free text", elem_id="ds-free")
-            negative = gr.Textbox(DEFAULT_NEGATIVE, label="negative", elem_id="ds-negative")
-            lora_rows = []
-            for k in range(LORA_SLOTS):
-                with gr.Row():
-                    lora_rows.append(gr.Dropdown([NONE, *_lora_names(ctx.root)], value=NONE,
-                                                 label=f"LoRA {k + 1}", elem_id=f"ds-lora-{k}"))
-                    lora_rows.append(gr.Slider(0, 1.5, value=0.8, step=0.05, label="weight"))
-            with gr.Row():
-                sampler = gr.Dropdown(sampler_names(), value="Euler a", label="sampler")
-                steps = gr.Slider(1, 60, value=8, step=1, label="steps", elem_id="ds-steps")
-                cfg = gr.Slider(1, 15, value=5, step=0.5, label="CFG")
-            with gr.Row():
-                seed = gr.Number(0, precision=0, label="seed", elem_id="ds-seed")
-                count = gr.Slider(1, 8, value=4, step=1, label="candidates", elem_id="ds-n")
-                cn_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="ControlNet scale")
-        with gr.Column(scale=2):
-            sketch = gr.Sketchpad(label="sketch (draw)", type="numpy", elem_id="ds-sketch",
-                                  canvas_size=(256, 256), image_mode="RGB", layers=False,
-                                  transforms=(), format="png",
-                                  brush=gr.Brush(colors=["#000000"], default_size=6))
-            upload = gr.File(label="or upload a sketch", file_types=["image"], type="filepath",
-                             elem_id="ds-upload")
-    with gr.Row():
-        generate = gr.Button("Generate", variant="primary", elem_id="ds-generate")
-        cancel = gr.Button("Cancel", variant="stop", elem_id="ds-cancel")
-    progress = gr.HTML(_progress(0, "idle"), elem_id="ds-progress")
-    status = gr.Markdown(elem_id="ds-status")
-    gallery = gr.Gallery(label="candidates", columns=8, height=260, elem_id="ds-gallery",
-                         allow_preview=False)
-    table = gr.HTML(_table(None), elem_id="ds-f1")
-    with gr.Row():
-        pick = gr.Button("Pick / unpick", elem_id="ds-pick")
-        star = gr.Button("Star / unstar", elem_id="ds-star")
-        note = gr.Textbox(label="note", elem_id="ds-note")
-        save_note = gr.Button("Save note", elem_id="ds-save-note")
-    with gr.Row():
-        strength = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="vary strength")
-        vary = gr.Button("Vary (img2img)", elem_id="ds-vary")
-        seeds = gr.Button("Seed variations", elem_id="ds-seeds")
-    with gr.Row():
-        feed = gr.Button("Feed back picks", elem_id="ds-feed")
-        nxt = gr.Button("Next round config", elem_id="ds-next")
-        export = gr.Button("Export collection", elem_id="ds-export")
+class DesignRoom:
+    """The design tab: its components (``layout``) and the handlers of their events."""
 
-    form = [*attr_boxes, free, negative, *lora_rows, sampler, steps, cfg, seed, count, cn_scale]
+    def __init__(self, ctx, engine: DesignEngine, worker: Worker):
+        self.ctx, self.engine, self.worker = ctx, engine, worker
+        self.attrs = list(ctx.config.attributes)
 
-    def request(values: list[Any]) -> RoundRequest:
-        a = dict(zip(attrs, values[:len(attrs)], strict=True))
-        free_t, neg, *rest = values[len(attrs):]
+    # -- components ----------------------------------------------------------------------
+    def layout(self) -> None:
+        ctx = self.ctx
+        self.sid, self.selected = gr.State(None), gr.State(None)
+        with gr.Row():
+            self.name = gr.Textbox(label="session name", value="design", elem_id="ds-name")
+            self.designer = gr.Textbox(label="designer", elem_id="ds-designer")
+            self.new = gr.Button("New session", elem_id="ds-new")
+            self.sessions = gr.Dropdown(_session_choices(ctx), label="reload a session",
+                                        elem_id="ds-sessions")
+            self.load = gr.Button("Load", elem_id="ds-load")
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.form = self._form()
+            with gr.Column(scale=2):
+                self.sketch = gr.Sketchpad(
+                    label="sketch (draw)", type="numpy", elem_id="ds-sketch",
+                    canvas_size=(256, 256), image_mode="RGB", layers=False, transforms=(),
+                    format="png", brush=gr.Brush(colors=["#000000"], default_size=6))
+                self.upload = gr.File(label="or upload a sketch", file_types=["image"],
+                                      type="filepath", elem_id="ds-upload")
+        with gr.Row():
+            self.generate = gr.Button("Generate", variant="primary", elem_id="ds-generate")
+            self.cancel = gr.Button("Cancel", variant="stop", elem_id="ds-cancel")
+        self.progress = gr.HTML(_progress(0, "idle"), elem_id="ds-progress")
+        self.status = gr.Markdown(elem_id="ds-status")
+        self.gallery = gr.Gallery(label="candidates", columns=8, height=260,
+                                  elem_id="ds-gallery", allow_preview=False)
+        self.table = gr.HTML(_table(None), elem_id="ds-f1")
+        with gr.Row():
+            self.pick = gr.Button("Pick / unpick", elem_id="ds-pick")
+            self.star = gr.Button("Star / unstar", elem_id="ds-star")
+            self.note = gr.Textbox(label="note", elem_id="ds-note")
+            self.save_note = gr.Button("Save note", elem_id="ds-save-note")
+        with gr.Row():
+            self.strength = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="vary strength")
+            self.vary = gr.Button("Vary (img2img)", elem_id="ds-vary")
+            self.seeds = gr.Button("Seed variations", elem_id="ds-seeds")
+        with gr.Row():
+            self.feed = gr.Button("Feed back picks", elem_id="ds-feed")
+            self.next = gr.Button("Next round config", elem_id="ds-next")
+            self.export = gr.Button("Export collection", elem_id="ds-export")
+
+    def _form(self) -> list[Any]:
+        """Attributes, free text, negative, LoRA slots, sampler, steps, CFG, seed, N, scale."""
+        form: list[Any] = [gr.Dropdown([ANY, *a.values], value=ANY, label=n,
+                                       elem_id=f"ds-a-{n}")
+                           for n, a in self.ctx.config.attributes.items()]
+        form += [gr.Textbox(label="free text", elem_id="ds-free"),
+                 gr.Textbox(DEFAULT_NEGATIVE, label="negative", elem_id="ds-negative")]
+        for k in range(LORA_SLOTS):
+            with gr.Row():
+                form += [gr.Dropdown([NONE, *_lora_names(self.ctx.root)], value=NONE,
+                                     label=f"LoRA {k + 1}", elem_id=f"ds-lora-{k}"),
+                         gr.Slider(0, 1.5, value=0.8, step=0.05, label="weight")]
+        with gr.Row():
+            form += [gr.Dropdown(sampler_names(), value="Euler a", label="sampler"),
+                     gr.Slider(1, 60, value=8, step=1, label="steps", elem_id="ds-steps"),
+                     gr.Slider(1, 15, value=5, step=0.5, label="CFG")]
+        with gr.Row():
+            form += [gr.Number(0, precision=0, label="seed", elem_id="ds-seed"),
+                     gr.Slider(1, 8, value=4, step=1, label="candidates", elem_id="ds-n"),
+                     gr.Slider(0, 2, value=1.0, step=0.05, label="ControlNet scale")]
+        return form
+
+    # -- events --------------------------------------------------------------------------
+    def wire(self) -> None:
+        outs = [self.sid, self.gallery, self.table, self.status, self.progress]
+        vouts = outs[:4]
+        gen: dict[str, Any] = dict(concurrency_id="design", concurrency_limit=2)
+        sel = [self.sid, self.selected]
+        self.generate.click(self.on_generate, [self.sid, self.sketch, self.upload, *self.form],
+                            outs, **gen)
+        self.vary.click(self.on_img2img, [*sel, self.strength], outs, **gen)
+        self.seeds.click(self.on_seeds, [*sel, self.strength], outs, **gen)
+        self.cancel.click(self.on_cancel, None, [self.status])
+        self.gallery.select(self.on_select, [self.sid], [self.selected, self.status])
+        self.pick.click(lambda i, s: self.edit(i, s, "picked"), sel, vouts)
+        self.star.click(lambda i, s: self.edit(i, s, "starred"), sel, vouts)
+        self.save_note.click(lambda i, s, t: self.edit(i, s, "note", t), [*sel, self.note],
+                             vouts)
+        self.feed.click(lambda i: self.act(i, self._feed), [self.sid], vouts)
+        self.next.click(lambda i: self.act(i, self._next), [self.sid], vouts)
+        self.export.click(lambda i: self.act(i, self._export), [self.sid], vouts)
+        self.new.click(self.on_new, [self.name, self.designer], [*vouts, self.sessions])
+        self.load.click(self.on_load, [self.sessions], [*vouts, *self.form])
+        self.sessions.focus(self.refresh, None, [self.sessions])
+
+    def refresh(self) -> Any:
+        return gr.update(choices=_session_choices(self.ctx))
+
+    def request(self, values: list[Any]) -> RoundRequest:
+        n_attr = len(self.attrs)
+        a = dict(zip(self.attrs, values[:n_attr], strict=True))
+        free_t, neg, *rest = values[n_attr:]
         slots, (smp, st, c, sd, n, scale) = rest[:2 * LORA_SLOTS], rest[2 * LORA_SLOTS:]
         loras = [(slots[i], float(slots[i + 1])) for i in range(0, len(slots), 2)
                  if slots[i] not in (None, NONE)]
@@ -179,31 +213,52 @@ def build_design_room(ctx, engine: DesignEngine, worker: Worker
                             sampler=smp, steps=int(st), cfg=float(c), seed=int(sd or 0),
                             n=int(n), controlnet_scale=float(scale))
 
-    def view(session_id: int | None, msg: str = "") -> tuple[Any, ...]:
-        state = load_session(ctx, session_id) if session_id is not None else None
-        return (session_id, _gallery(ctx, state), _table(state),
+    def form_values(self, state: dict[str, Any]) -> list[Any]:
+        """The form as the session's newest round left it (so the next round goes on)."""
+        if not state["rounds"]:
+            return [gr.skip()] * len(self.form)
+        r = state["rounds"][-1]
+        slots: list[Any] = []
+        for k in range(LORA_SLOTS):
+            lo = r["loras"][k] if k < len(r["loras"]) else None
+            slots += [lo["name"] if lo else NONE, lo["weight"] if lo else 0.8]
+        return [*(r["attributes"].get(a, ANY) for a in self.attrs), r["free_text"],
+                r["negative"], *slots, r["sampler"], r["steps"], r["cfg"], r["seed"], r["n"],
+                r["controlnet_scale"]]
+
+    def view(self, session_id: int | None, msg: str = "") -> tuple[Any, ...]:
+        state = load_session(self.ctx, session_id) if session_id is not None else None
+        return (session_id, _gallery(self.ctx, state), _table(state),
                 msg or (f"session #{session_id} · {state['name']}" if state else ""))
 
-    def run(session_id: int | None, req: RoundRequest, sketch_data: tuple[bytes, str] | None,
+    def _start(self, session_id: int, req: RoundRequest, sketch_data: tuple[bytes, str] | None,
+               parent: tuple[int, int] | None) -> tuple[Any, Any, int]:
+        """Check the request, store its sketch, start the round; (job, sketch, round index)."""
+        ctx, engine = self.ctx, self.engine
+        state = load_session(ctx, session_id)
+        compose_prompt(ctx, req.attributes, req.free_text)  # refuse a bad form up front
+        sk, parent_image = None, None
+        if sketch_data is not None:
+            sk = read_sketch(*sketch_data, engine.size)
+            store_sketch(ctx, session_id, sk)
+        elif state.get("sketch") and parent is not None:
+            sk = read_sketch(confine(ctx.root, state["sketch"]).read_bytes(), state["sketch"],
+                             engine.size)
+        if req.kind == "img2img":
+            c = candidate(state, *parent)
+            parent_image = Image.open(confine(ctx.root, c["file"])).convert("RGB")
+        index = len(state["rounds"])
+        job = self.worker.start(lambda j: engine.run_round(session_id, index, req, sk,
+                                                           parent_image, j))
+        return job, sk, index
+
+    def run(self, session_id: int | None, req: RoundRequest,
+            sketch_data: tuple[bytes, str] | None,
             parent: tuple[int, int] | None) -> Iterator[tuple[Any, ...]]:
         try:
             if session_id is None:
-                session_id, _ = new_session(ctx, "design", "")
-            state = load_session(ctx, session_id)
-            compose_prompt(ctx, req.attributes, req.free_text)  # refuse a bad form up front
-            sk, parent_image = None, None
-            if sketch_data is not None:
-                sk = read_sketch(*sketch_data, engine.size)
-                state["sketch"] = store_sketch(ctx, session_id, sk)
-            elif state.get("sketch") and (req.kind == "img2img" or parent is not None):
-                sk = read_sketch(confine(ctx.root, state["sketch"]).read_bytes(),
-                                 state["sketch"], engine.size)
-            if req.kind == "img2img":
-                c = candidate(state, *parent)
-                parent_image = Image.open(confine(ctx.root, c["file"])).convert("RGB")
-            index = len(state["rounds"])
-            job = worker.start(lambda j: engine.run_round(session_id, index, req, sk,
-                                                          parent_image, j))
+                session_id, _ = new_session(self.ctx, "design", "")
+            job, sk, index = self._start(session_id, req, sketch_data, parent)
         except (DesignError, SessionError, BadImageError, Busy, LoraNotFoundError,
                 OSError) as e:
             yield (session_id, gr.skip(), gr.skip(), f"**{e}**", _progress(0, "refused"))
@@ -213,42 +268,49 @@ def build_design_room(ctx, engine: DesignEngine, worker: Worker
                    _progress(job.progress, job.message))
             time.sleep(POLL_S)
         if job.error is not None:
-            yield (*view(session_id, f"**{job.error}**"), _progress(0, "stopped"))
+            yield (*self.view(session_id, f"**{job.error}**"), _progress(0, "stopped"))
             return
-        state = load_session(ctx, session_id)  # others may have written meanwhile
+        state = load_session(self.ctx, session_id)  # others may have written meanwhile
         state["rounds"].append(job.result)
         if sk is not None:
-            state["sketch"] = state.get("sketch") or store_sketch(ctx, session_id, sk)
-        ctx.tables.save_session(state, session_id)
-        wall = job.result["wall_s"]
-        yield (*view(session_id, f"round {index}: {req.n} candidates in {wall:.1f} s"),
-               _progress(1, "done"))
+            state["sketch"] = store_sketch(self.ctx, session_id, sk)
+        self.ctx.tables.save_session(state, session_id)
+        msg = f"round {index}: {req.n} candidates in {job.result['wall_s']:.1f} s"
+        yield (*self.view(session_id, msg), _progress(1, "done"))
 
-    outs = [sid, gallery, table, status, progress]
-
-    def on_generate(session_id, drawn, up, *values):
+    def on_generate(self, session_id, drawn, up, *values):
         try:
             data = _sketch_bytes(drawn, up)
         except (DesignError, OSError) as e:
             yield (session_id, gr.skip(), gr.skip(), f"**{e}**", _progress(0, "refused"))
             return
-        yield from run(session_id, request(list(values)), data, None)
+        yield from self.run(session_id, self.request(list(values)), data, None)
 
-    def on_vary(session_id, sel, s, img2img: bool):
+    def on_vary(self, session_id, sel, strength: float, img2img: bool):
         if session_id is None or sel is None:
             yield (session_id, gr.skip(), gr.skip(), "**select a candidate first**", gr.skip())
             return
-        state = load_session(ctx, session_id)
+        state = load_session(self.ctx, session_id)
         rnd, c = state["rounds"][sel[0]], candidate(state, *sel)
         req = RoundRequest(**{k: rnd[k] for k in RoundRequest.__dataclass_fields__
-                              if k in rnd and k not in ("loras",)})
+                              if k in rnd and k != "loras"})
         req.loras = [(x["name"], x["weight"]) for x in rnd["loras"]]
         req.seed, req.parent = c["seed"] + 1, {"round": sel[0], "candidate": sel[1]}
-        req.kind, req.strength = ("img2img", float(s)) if img2img else ("txt2img", req.strength)
-        yield from run(session_id, req, None, sel)
+        req.kind = "img2img" if img2img else "txt2img"
+        req.strength = float(strength) if img2img else req.strength
+        yield from self.run(session_id, req, None, sel)
 
-    def on_select(session_id, evt: gr.SelectData):
-        state = load_session(ctx, session_id) if session_id is not None else None
+    def on_img2img(self, session_id, sel, strength):
+        yield from self.on_vary(session_id, sel, strength, True)
+
+    def on_seeds(self, session_id, sel, strength):
+        yield from self.on_vary(session_id, sel, strength, False)
+
+    def on_cancel(self) -> str:
+        return "cancelling…" if self.worker.cancel() else "nothing is running"
+
+    def on_select(self, session_id, evt: gr.SelectData):
+        state = load_session(self.ctx, session_id) if session_id is not None else None
         flat = [(r["index"], c["k"]) for r in (state or {}).get("rounds", [])
                 for c in r["candidates"]]
         if evt.index is None or evt.index >= len(flat):
@@ -256,83 +318,57 @@ def build_design_room(ctx, engine: DesignEngine, worker: Worker
         r, k = flat[evt.index]
         return (r, k), f"selected round {r} candidate {k}"
 
-    def edit(session_id, sel, what: str, text: str = ""):
+    def edit(self, session_id, sel, what: str, text: str = ""):
         if session_id is None or sel is None:
-            return (*view(session_id, "**select a candidate first**"),)
-        state = load_session(ctx, session_id)
+            return self.view(session_id, "**select a candidate first**")
+        state = load_session(self.ctx, session_id)
         c = candidate(state, *sel)
         if what == "note":
             c["note"] = " ".join(text.split())
         else:
             c[what] = not c[what]
-        ctx.tables.save_session(state, session_id)
-        return view(session_id, f"round {sel[0]} candidate {sel[1]}: {what} "
-                                f"{'saved' if what == 'note' else ('on' if c[what] else 'off')}")
+        self.ctx.tables.save_session(state, session_id)
+        done = "saved" if what == "note" else ("on" if c[what] else "off")
+        return self.view(session_id, f"round {sel[0]} candidate {sel[1]}: {what} {done}")
 
-    def act(session_id, fn):
+    def act(self, session_id, fn):
         if session_id is None:
-            return (*view(None, "**start or load a session first**"),)
+            return self.view(None, "**start or load a session first**")
         try:
-            msg = fn(session_id, load_session(ctx, session_id))
+            msg = fn(session_id, load_session(self.ctx, session_id))
         except (SessionError, OSError) as e:
             msg = f"**{e}**"
-        return view(session_id, msg)
+        return self.view(session_id, msg)
 
-    def fed(i, st):
-        r = feed_back(ctx, i, st)
+    def _feed(self, i: int, state: dict[str, Any]) -> str:
+        r = feed_back(self.ctx, i, state)
         return f"fed back: set `{r['set']}` (+{r['added']}, {r['already']} already there)"
 
-    gen_opts: dict[str, Any] = dict(concurrency_id="design", concurrency_limit=2)
-    generate.click(on_generate, [sid, sketch, upload, *form], outs, **gen_opts)
-    def on_img2img(i, sel, s):
-        yield from on_vary(i, sel, s, True)
+    def _next(self, i: int, state: dict[str, Any]) -> str:
+        return "wrote " + write_next_round(self.ctx, i, state, self.engine.model,
+                                           self.engine.size[0])
 
-    def on_seeds(i, sel, s):
-        yield from on_vary(i, sel, s, False)
+    def _export(self, i: int, state: dict[str, Any]) -> str:
+        return "exported to " + export_collection(self.ctx, i, state)
 
-    vary.click(on_img2img, [sid, selected, strength], outs, **gen_opts)
-    seeds.click(on_seeds, [sid, selected, strength], outs, **gen_opts)
-    cancel.click(lambda: "cancelling…" if worker.cancel() else "nothing is running", None,
-                 [status])
-    gallery.select(on_select, [sid], [selected, status])
-    vouts = [sid, gallery, table, status]
-    pick.click(lambda i, s: edit(i, s, "picked"), [sid, selected], vouts)
-    star.click(lambda i, s: edit(i, s, "starred"), [sid, selected], vouts)
-    save_note.click(lambda i, s, t: edit(i, s, "note", t), [sid, selected, note], vouts)
-    feed.click(lambda i: act(i, fed), [sid], vouts)
-    nxt.click(lambda i: act(i, lambda i, st: "wrote " + write_next_round(
-        ctx, i, st, engine.model, engine.size[0])), [sid], vouts)
-    export.click(lambda i: act(i, lambda i, st: "exported to " + export_collection(ctx, i, st)),
-                 [sid], vouts)
+    def on_new(self, name: str, designer: str):
+        i, _ = new_session(self.ctx, name, designer)
+        return (*self.view(i, f"new session #{i}"),
+                gr.update(choices=_session_choices(self.ctx), value=i))
 
-    def on_new(n, d):
-        i, _ = new_session(ctx, n, d)
-        return (*view(i, f"new session #{i}"), gr.update(choices=_session_choices(ctx), value=i))
-
-    new.click(on_new, [name, designer], [*vouts, sessions])
-    def on_load(i):
+    def on_load(self, i):
         if i is None:
-            return (*view(None, "**choose a session**"), *[gr.skip()] * len(form))
-        state = load_session(ctx, int(i))
-        return (*view(int(i), f"loaded session #{int(i)} · {state['name']}"),
-                *form_values(state))
+            return (*self.view(None, "**choose a session**"), *[gr.skip()] * len(self.form))
+        state = load_session(self.ctx, int(i))
+        return (*self.view(int(i), f"loaded session #{int(i)} · {state['name']}"),
+                *self.form_values(state))
 
-    def form_values(state: dict[str, Any]) -> list[Any]:
-        """The form as the session's newest round left it (so the next round goes on)."""
-        if not state["rounds"]:
-            return [gr.skip()] * len(form)
-        r = state["rounds"][-1]
-        slots: list[Any] = []
-        for k in range(LORA_SLOTS):
-            lo = r["loras"][k] if k < len(r["loras"]) else None
-            slots += [lo["name"] if lo else NONE, lo["weight"] if lo else 0.8]
-        return [*(r["attributes"].get(a, ANY) for a in attrs), r["free_text"], r["negative"],
-                *slots, r["sampler"], r["steps"], r["cfg"], r["seed"], r["n"],
-                r["controlnet_scale"]]
 
-    load.click(on_load, [sessions], [*vouts, *form])
-    def refresh() -> Any:
-        return gr.update(choices=_session_choices(ctx))
-
-    sessions.focus(refresh, None, [sessions])
-    return sessions, refresh
+def build_design_room(ctx, engine: DesignEngine, worker: Worker
+                      ) -> tuple[gr.Dropdown, Callable[[], Any]]:
+    """The design tab (inside an open ``gr.Blocks``); returns the session picker and its
+    refresh, for the page's load event."""
+    room = DesignRoom(ctx, engine, worker)
+    room.layout()
+    room.wire()
+    return room.sessions, room.refresh
