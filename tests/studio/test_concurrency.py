@@ -66,3 +66,19 @@ def test_two_reviewers_and_a_designer_at_once(review_ws):
                                             ("example.org", False), ("::", False)])
 def test_loopback_hosts(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_worker_runs_one_job_and_only_its_owner_cancels():
+    import time
+
+    from craftlora.studio.worker import Busy, Cancelled, Worker
+
+    w = Worker()
+    job = w.start(lambda j: [time.sleep(0.01) for _ in range(500) if not j.cancelled], owner=1)
+    with pytest.raises(Busy, match="another generation"):
+        w.start(lambda j: None, owner=2)
+    assert w.cancel(owner=2) is False and job.running
+    assert w.cancel(owner=1) is True
+    job.thread.join(timeout=10)
+    assert isinstance(job.error, Cancelled) and not job.running
+    assert w.start(lambda j: 42, owner=2).thread.join() is None and w.job.result == 42

@@ -62,21 +62,13 @@ def decisions(catalog: Catalog, set_name: str | None = None) -> list[Decision]:
         sql += " WHERE i.set_name = ?"
         params.append(set_name)
     rows = catalog.execute(sql + " ORDER BY r.id", params)
-    attrs = _attributes(catalog, {int(r[1]) for r in rows})
+    attrs = {r.id: r.attributes for r in catalog.images(ids={int(r[1]) for r in rows})}
     out = []
     for rid, image_id, set_, path, decision, reviewer, note, created in rows:
         reason, text = split_note(note)
         out.append(Decision(int(rid), int(image_id), set_, path,
                             combination(attrs.get(int(image_id), {})), decision, reason, text,
                             reviewer, created))
-    return out
-
-
-def _attributes(catalog: Catalog, ids: set[int]) -> dict[int, dict[str, str]]:
-    out: dict[int, dict[str, str]] = {}
-    for image_id, name, value in catalog.execute("SELECT image_id, name, value FROM attributes"):
-        if image_id in ids:
-            out.setdefault(int(image_id), {})[name] = value
     return out
 
 

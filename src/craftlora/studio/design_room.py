@@ -185,7 +185,7 @@ class DesignRoom:
                             outs, **gen)
         self.vary.click(self.on_img2img, [*sel, self.strength], outs, **gen)
         self.seeds.click(self.on_seeds, [*sel, self.strength], outs, **gen)
-        self.cancel.click(self.on_cancel, None, [self.status])
+        self.cancel.click(self.on_cancel, [self.sid], [self.status])
         self.gallery.select(self.on_select, [self.sid], [self.selected, self.status])
         self.pick.click(lambda i, s: self.edit(i, s, "picked"), sel, vouts)
         self.star.click(lambda i, s: self.edit(i, s, "starred"), sel, vouts)
@@ -249,7 +249,7 @@ class DesignRoom:
             parent_image = Image.open(confine(ctx.root, c["file"])).convert("RGB")
         index = len(state["rounds"])
         job = self.worker.start(lambda j: engine.run_round(session_id, index, req, sk,
-                                                           parent_image, j))
+                                                           parent_image, j), owner=session_id)
         return job, sk, index
 
     def run(self, session_id: int | None, req: RoundRequest,
@@ -306,8 +306,8 @@ class DesignRoom:
     def on_seeds(self, session_id, sel, strength):
         yield from self.on_vary(session_id, sel, strength, False)
 
-    def on_cancel(self) -> str:
-        return "cancelling…" if self.worker.cancel() else "nothing is running"
+    def on_cancel(self, session_id) -> str:
+        return "cancelling…" if self.worker.cancel(session_id) else "nothing of yours is running"
 
     def on_select(self, session_id, evt: gr.SelectData):
         state = load_session(self.ctx, session_id) if session_id is not None else None

@@ -23,6 +23,7 @@ class Busy(RuntimeError):
 @dataclass
 class Job:
     fn: Callable[[Job], Any]
+    owner: Any = None  # who may cancel it (the design session that started it)
     progress: float = 0.0
     message: str = "queued"
     result: Any = None
@@ -60,19 +61,20 @@ class Worker:
         self._lock = threading.Lock()
         self.job: Job | None = None
 
-    def start(self, fn: Callable[[Job], Any]) -> Job:
+    def start(self, fn: Callable[[Job], Any], owner: Any = None) -> Job:
         with self._lock:
             if self.job is not None and self.job.running:
-                raise Busy("a generation is running; wait for it or cancel it")
-            job = Job(fn)
+                raise Busy("another generation is running; wait for it to finish")
+            job = Job(fn, owner)
             job.thread = threading.Thread(target=job._run, daemon=True, name="studio-worker")
             self.job = job
             job.thread.start()
             return job
 
-    def cancel(self) -> bool:
+    def cancel(self, owner: Any = None) -> bool:
+        """Cancel the running job if ``owner`` started it; False when there is none."""
         job = self.job
-        if job is None or not job.running:
+        if job is None or not job.running or job.owner != owner:
             return False
         job.cancel()
         return True
