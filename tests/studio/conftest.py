@@ -29,12 +29,13 @@ def live_studio(review_ws: Workspace) -> Iterator[LiveStudio]:
 
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip("Debian chromium is not installed (`make test` installs it)")
+    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if exe is None:
+        pytest.skip("Debian chromium is not installed (`make test` installs it with apt-get)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+        b = p.chromium.launch(executable_path=exe, headless=True,
                               args=["--no-sandbox", "--disable-gpu"])
         yield b
         b.close()
