@@ -23,10 +23,11 @@ def test_non_image_and_100_megapixel_uploads_are_refused(live_studio, review_ws,
                          (huge, "decompression bomb")):
         page.goto(live_studio.url)
         page.get_by_role("tab", name="Design").click()
+        page.wait_for_selector("#ds-upload button.upload-container")
         with page.expect_file_chooser() as chooser:
             page.click("#ds-upload button.upload-container")
         chooser.value.set_files(str(path))
-        page.wait_for_selector(f"#ds-upload :text('{path.name}')")
+        page.wait_for_selector(f"#ds-upload :text('{path.name}')", timeout=90_000)
         page.click("#ds-generate")
         page.wait_for_selector(f"#ds-status:has-text('{reason}')", timeout=30_000)
         status = page.inner_text("#ds-status").strip()
