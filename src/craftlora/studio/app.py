@@ -37,8 +37,9 @@ def build_blocks(ctx: StudioContext, engine: DesignEngine) -> gr.Blocks:
             with gr.Tab("Design", id="design", elem_id="tab-design"):
                 sessions, refresh = build_design_room(ctx, engine, Worker())
             with gr.Tab("Usability (SUS)", id="sus", elem_id="tab-sus"):
-                build_sus_page(ctx)
-        blocks.load(refresh, None, [sessions])  # sessions made since the page was built
+                team, team_text = build_sus_page(ctx)
+        # what others wrote since the page was built
+        blocks.load(lambda: (refresh(), team_text()), None, [sessions, team])
     return blocks
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from craftlora.studio.context import StudioContext
@@ -18,8 +20,9 @@ def summary_text(ctx: StudioContext) -> str:
     return f"n = {s['n']} · mean {s['mean']:.1f} · SD {sd}"
 
 
-def build_sus_page(ctx: StudioContext) -> None:
-    """The SUS tab's components and events (inside an open ``gr.Blocks``)."""
+def build_sus_page(ctx: StudioContext) -> tuple[gr.Markdown, Callable[[], str]]:
+    """The SUS tab's components and events (inside an open ``gr.Blocks``); returns the team
+    summary and its refresh, for the page's load event."""
     gr.Markdown(f"System Usability Scale — {SCALE_HELP}")
     participant = gr.Textbox(label="participant", elem_id="sus-participant")
     radios = [gr.Radio([str(v) for v in SCALE], label=f"{k + 1}. {item}",
@@ -39,3 +42,4 @@ def build_sus_page(ctx: StudioContext) -> None:
         return f"SUS score of {name.strip()}: **{score:g}**", summary_text(ctx)
 
     submit.click(on_submit, [participant, *radios], [result, team])
+    return team, lambda: summary_text(ctx)
