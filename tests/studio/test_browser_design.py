@@ -58,6 +58,11 @@ def test_sketch_generate_pick_vary_feed_back_reload(live_studio, review_ws, page
         _select(page, n)
         page.click("#ds-pick")
         page.wait_for_selector(f"#ds-table tr[data-k='{n}'] td.picked:has-text('yes')")
+    page.fill("#ds-note input, #ds-note textarea", "lid  too   tall")  # on candidate 2
+    page.click("#ds-save-note")
+    page.wait_for_selector("#ds-table tr[data-k='2'] td:has-text('lid too tall')")
+    page.click("#ds-star")
+    page.wait_for_selector("#ds-table tr[data-round='0'][data-k='2'] td:has-text('★')")
     _select(page, 2)
     page.click("#ds-vary")
     page.wait_for_selector("#ds-table tr[data-round='1'][data-k='3']", timeout=TIMEOUT)
@@ -76,6 +81,7 @@ def test_sketch_generate_pick_vary_feed_back_reload(live_studio, review_ws, page
         assert p["contour"]["tolerant_f1"] == f1[k] or abs(p["contour"]["tolerant_f1"]
                                                            - f1[k]) < 1e-3
         assert rec.attributes == {"glaze": "celadon"} and "celadon" in rec.caption
+        assert (p["note"], p["starred"]) == (("lid too tall", True) if k == 2 else ("", False))
         assert (review_ws.root / rec.path).is_file()
     page.click("#ds-next")
     page.wait_for_selector("#ds-status:has-text('next-round.toml')")
