@@ -100,3 +100,10 @@ def test_sketch_generate_pick_vary_feed_back_reload(live_studio, review_ws, page
     assert [r[5] for r in rows[:4]] == ["", "yes", "yes", ""]
     assert page.input_value("#ds-a-glaze input") == "celadon"  # the form comes back too
     assert page.input_value("#ds-seed input") == "3"  # the variation's seed: pick 2 + 1
+    page.fill("#ds-n input[type=number]", "1")  # the restored sketch guides a new round
+    page.locator("#ds-n input[type=number]").press("Enter")
+    page.click("#ds-generate")
+    page.wait_for_selector("#ds-table tr[data-round='2'][data-k='0']", timeout=TIMEOUT)
+    rnd = live_studio.ctx.tables.session(1)["rounds"][2]
+    assert rnd["kind"] == "txt2img" and rnd["controlnet"] is not None
+    assert rnd["candidates"][0]["contour"]["tolerant_f1"] > 0

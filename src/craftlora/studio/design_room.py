@@ -195,7 +195,7 @@ class DesignRoom:
         self.next.click(lambda i: self.act(i, self._next), [self.sid], vouts)
         self.export.click(lambda i: self.act(i, self._export), [self.sid], vouts)
         self.new.click(self.on_new, [self.name, self.designer], [*vouts, self.sessions])
-        self.load.click(self.on_load, [self.sessions], [*vouts, *self.form])
+        self.load.click(self.on_load, [self.sessions], [*vouts, self.sketch, *self.form])
         self.sessions.focus(self.refresh, None, [self.sessions])
 
     def refresh(self) -> Any:
@@ -358,9 +358,14 @@ class DesignRoom:
 
     def on_load(self, i):
         if i is None:
-            return (*self.view(None, "**choose a session**"), *[gr.skip()] * len(self.form))
+            return (*self.view(None, "**choose a session**"),
+                    *[gr.skip()] * (1 + len(self.form)))
         state = load_session(self.ctx, int(i))
-        return (*self.view(int(i), f"loaded session #{int(i)} · {state['name']}"),
+        sketch: Any = gr.skip()
+        if state.get("sketch"):  # the session's sketch back on the canvas
+            a = np.asarray(Image.open(confine(self.ctx.root, state["sketch"])).convert("RGB"))
+            sketch = {"background": a, "layers": [], "composite": a}
+        return (*self.view(int(i), f"loaded session #{int(i)} · {state['name']}"), sketch,
                 *self.form_values(state))
 
 
