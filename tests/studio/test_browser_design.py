@@ -45,6 +45,8 @@ def test_sketch_generate_pick_vary_feed_back_reload(live_studio, review_ws, page
     page.click("#ds-new")
     page.wait_for_selector("#ds-status:has-text('new session #1')")
     _choose(page, "#ds-a-glaze", "celadon")
+    page.fill("#ds-steps input[type=number]", "4")  # few steps: a fast test
+    page.locator("#ds-steps input[type=number]").press("Enter")
     _draw_square(page)
     page.click("#ds-generate")
     page.wait_for_selector("#ds-table tr[data-k='3']", timeout=TIMEOUT)
