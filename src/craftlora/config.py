@@ -94,6 +94,15 @@ class QCConfig(Strict):
     reference_split: str = Field(default="train", description="real split used as reference")
 
 
+class ReviewConfig(Strict):
+    """Human review (``craftlora studio``, ``craftlora review``): the reasons of a rejection."""
+
+    reasons: list[str] = Field(
+        default_factory=lambda: ["wrong attribute", "artefact", "modern element",
+                                 "copies a real image", "other"],
+        min_length=1, max_length=9, description="keys 1..9 in the review room")
+
+
 class WorkspaceConfig(Strict):
     """The whole ``craftlora.toml``."""
 
@@ -103,6 +112,7 @@ class WorkspaceConfig(Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     qc: QCConfig = Field(default_factory=QCConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
 
     @field_validator("attributes")
     @classmethod

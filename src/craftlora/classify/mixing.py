@@ -54,9 +54,10 @@ def qc_passed(catalog: Catalog, records: list[ImageRecord]) -> tuple[list[ImageR
     return kept, f"QC: {len(kept)} of {len(records)} passed"
 
 
-def synthetic_pool(catalog: Catalog, set_name: str, *, require_qc: bool = True
-                   ) -> tuple[list[ImageRecord], str]:
-    """The usable images of a synthetic set (origin synthetic, not val/test, QC-passed)."""
+def synthetic_pool(catalog: Catalog, set_name: str, *, require_qc: bool = True,
+                   require_review: bool = False) -> tuple[list[ImageRecord], str]:
+    """The usable images of a synthetic set (origin synthetic, not val/test, QC-passed; with
+    ``require_review``, only images whose newest review decision is accept)."""
     records = catalog.images(set_name=set_name)
     if not records:
         raise MixingError(f"{catalog.path}: no images in set {set_name!r} "
@@ -66,9 +67,20 @@ def synthetic_pool(catalog: Catalog, set_name: str, *, require_qc: bool = True
         raise MixingError(f"set {set_name!r} holds real images (ids {wrong_origin[:5]}); "
                           "only a synthetic set can be mixed in")
     records = [r for r in records if r.split in (None, "train")]
-    if require_qc:
-        return qc_passed(catalog, records)
-    return records, "QC not required"
+    records, note = qc_passed(catalog, records) if require_qc else (records, "QC not required")
+    if require_review:
+        records, review_note = review_accepted(catalog, records)
+        note = f"{note}; {review_note}"
+    return records, note
+
+
+def review_accepted(catalog: Catalog, records: list[ImageRecord]
+                    ) -> tuple[list[ImageRecord], str]:
+    """(records a reviewer accepted, a note): the newest decision per image must be accept."""
+    latest = catalog.latest_reviews()
+    kept = [r for r in records if latest.get(r.id) == "accept"]
+    reviewed = sum(r.id in latest for r in records)
+    return kept, f"review: {len(kept)} accepted of {len(records)} ({reviewed} reviewed)"
 
 
 def synthetic_count(n_real: int, ratio: float | None, count: int | None) -> int:

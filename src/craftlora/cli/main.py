@@ -12,6 +12,8 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     metrics,
     mini,
     qc,
+    review,
+    studio,
     train,
     workspace,
 )

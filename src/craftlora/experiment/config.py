@@ -27,6 +27,7 @@ class MixConfig(Strict):
     when_short: Literal["error", "all_passed"] = Field(
         default="error", description="when fewer images passed QC than the mix asks: "
         "'error' stops the run, 'all_passed' uses every image that passed (and notes it)")
+    require_review: bool = Field(default=False, description="mix only reviewer-accepted images")
 
     @model_validator(mode="after")
     def _check(self) -> MixConfig:
@@ -83,6 +84,14 @@ class ExperimentConfig(Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"duplicate config names {dup}")
+        filters: dict[str, set[tuple[bool, bool]]] = {}
+        for c in self.configs:  # the runner builds one pool per synthetic set
+            if c.synthetic:
+                filters.setdefault(c.synthetic, set()).add((c.require_qc, c.require_review))
+        mixed = sorted(s for s, f in filters.items() if len(f) > 1)
+        if mixed:
+            raise ValueError(f"configs on set(s) {mixed} differ in require_qc/require_review; "
+                             "use one setting per set (or a copy of the set)")
         base = self.baseline_name()
         if base not in names:
             raise ValueError(f"baseline {base!r} is not one of the configs {names}")

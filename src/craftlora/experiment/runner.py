@@ -185,7 +185,8 @@ def run_experiment(cfg: ExperimentConfig, config_dir: Path, out: Path, *,
         for mc in cfg.configs:
             if mc.synthetic and mc.synthetic not in pools:
                 pools[mc.synthetic], pool_notes[mc.synthetic] = synthetic_pool(
-                    ws.catalog, mc.synthetic, require_qc=mc.require_qc)
+                    ws.catalog, mc.synthetic, require_qc=mc.require_qc,
+                    require_review=mc.require_review)
         every = splits.train + splits.val + splits.test + [r for p in pools.values() for r in p]
         cache = build_cache(ws.root, every, cfg.train.image_size, cache_dir=out / "cache",
                             progress=progress)

@@ -1,0 +1,1 @@
+"""The studio: a web app (Gradio) for reviewers and designers on one workspace."""
