@@ -1,7 +1,8 @@
 """The README's loop on the shipped samples, through the CLI only, one process per command.
 
 init --from → ingest → split → captions → train --check → train (a tiny LoRA) → plan →
-generate → qc → compare → experiment; each step's ``--json`` document is checked.
+generate → qc → classify train (a judge) → compare → experiment; each step's ``--json``
+document is checked.
 """
 
 from __future__ import annotations
@@ -117,10 +118,13 @@ def test_the_readme_loop_on_the_samples(tmp_path: Path) -> None:
     qc = run("qc", "ws", "--set", "comprehensive")
     assert qc["n"] == gen["made"] and 0 <= qc["passed_all"] <= qc["n"]
 
+    judge = run("classify", "train", "ws", "judge.safetensors", "--backbone",
+                "mobilenet_v3_small", "--image-size", "32", "--epochs", "1")
+    assert judge["produced_by"] and (tmp_path / "judge.safetensors").is_file()
     cmp_ = run("compare", "ws", "--model", "mini", "--lora", tr["outputs"]["lora_diffusers"],
-               "--prompts", "4")
-    assert cmp_["prompts"] == 4 and {"base", "lora"} <= set(cmp_)
-    assert cmp_["base"]["fd_domain"] > 0
+               "--judge", "judge.safetensors", "--prompts", "4")
+    assert cmp_["prompts"] == 4 and {"base", "lora", "judge_ceiling"} <= set(cmp_)
+    assert cmp_["base"]["fd_domain"] > 0 and 0 <= cmp_["lora"]["combo_agreement"] <= 1
 
     exp = run("experiment", "run", "experiment.toml", "--out", "exp")
     assert set(exp["configs"]) == {"real-only", "real+syn"}

@@ -12,11 +12,21 @@ from craftlora.cli.app import MEASURE, app, console, fail, print_json
 from craftlora.models.presets import MINI_NAMES, PresetError, preset_for, presets_help
 
 
-def _judge(judge: str | None, model: str, size: int) -> Path | None:
-    """``mini`` (the default on the mini base): the mini world's shipped judge for this image
-    size; a checkpoint path; or none (FD in a generic feature space, no agreement)."""
+def _mini_kiln_workspace(ws: Path) -> bool:
+    """Every attribute and value of WS is mini-kiln's, so the mini world's judge can read it."""
+    from craftlora.config import CONFIG_NAME, load_config
+    from craftlora.mini.kiln import ATTRIBUTES
+
+    attrs = load_config(ws / CONFIG_NAME).attributes
+    return all(set(a.values) <= set(ATTRIBUTES.get(name, ())) for name, a in attrs.items())
+
+
+def _judge(judge: str | None, model: str, ws: Path, size: int) -> Path | None:
+    """``mini`` (the default on the mini base with a mini-kiln workspace): the mini world's
+    shipped judge for this image size; a checkpoint path; or none (FD in a generic feature
+    space, no agreement)."""
     if judge is None:
-        judge = "mini" if model in MINI_NAMES else None
+        judge = "mini" if model in MINI_NAMES and _mini_kiln_workspace(ws) else None
     if judge is None:
         return None
     if judge != "mini":
@@ -51,7 +61,8 @@ def compare(
     prompts: Annotated[int, typer.Option(min=1, help="prompts (one image each per model)")]
     = 320,
     judge: Annotated[str | None, typer.Option(
-        help="'mini' (the mini world's judge; the default on the mini base) or a checkpoint "
+        help="'mini' (the mini world's judge; the default on the mini base with a mini-kiln "
+             "workspace) or a checkpoint "
              "from `craftlora classify train`; without one, FD is in --features' space and "
              "there is no attribute agreement")] = None,
     features: Annotated[str, typer.Option(help="feature space for FD when there is no judge "
@@ -104,7 +115,7 @@ def compare(
                             cfg=preset.cfg if cfg is None else cfg,
                             clip_skip=clip_skip or preset.clip_skip,
                             size=size or preset.resolution)
-        res = run_compare(ws, target, s, _judge(judge, model, s.size), workers=workers,
+        res = run_compare(ws, target, s, _judge(judge, model, ws, s.size), workers=workers,
                           progress=not as_json, pair=_pair(pair), features=features)
     except (WorkspaceError, ModelSourceError, MissingWeightsError, OSError, ValueError) as e:
         fail(e)
