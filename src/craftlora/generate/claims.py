@@ -16,21 +16,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from craftlora.data.atomic import remove_orphan_temps
+from craftlora.data.atomic import pid_alive, remove_orphan_temps
 
 CLAIMS_DIR = ".claims"
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Claims:
@@ -65,7 +53,7 @@ class Claims:
             if p.name.startswith("."):
                 continue
             owner = self._owner(p.name)
-            if owner is not None and owner != self.pid and _alive(owner):
+            if owner is not None and owner != self.pid and pid_alive(owner):
                 return True
         return False
 
@@ -81,7 +69,7 @@ class Claims:
             if len(got) == want:
                 break
             owner = self._owner(gid)
-            if owner is not None and owner != self.pid and _alive(owner):
+            if owner is not None and owner != self.pid and pid_alive(owner):
                 continue
             (self.dir / gid).write_text(str(self.pid))
             self.held.add(gid)

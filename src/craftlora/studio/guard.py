@@ -7,6 +7,8 @@ import ipaddress
 import os
 from pathlib import Path
 
+from craftlora.data.atomic import pid_alive
+
 LOCK_NAME = ".studio.lock"
 
 
@@ -39,16 +41,6 @@ def check_host(host: str, auth: tuple[str, str] | None) -> None:
                           "USER:PASS to serve there (or keep the default 127.0.0.1)")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def acquire_lock(root: Path) -> Path:
     """Create ``ROOT/.studio.lock`` with this pid; StudioError when a live studio holds it."""
     lock = Path(root) / LOCK_NAME
@@ -58,7 +50,7 @@ def acquire_lock(root: Path) -> Path:
         except FileExistsError:
             text = lock.read_text(encoding="utf-8", errors="replace").strip()
             pid = int(text) if text.isdigit() else 0
-            if pid and pid != os.getpid() and _alive(pid):
+            if pid and pid != os.getpid() and pid_alive(pid):
                 raise StudioError(f"{root}: a studio is already running on this workspace "
                                   f"(pid {pid}, lock {lock}); use that one or stop it") from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
