@@ -17,6 +17,7 @@ reloaded) and the SUS page as PNGs there (the README's pictures).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +90,28 @@ def _serve(ctx: StudioContext) -> tuple[uvicorn.Server, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-def review_latency(url: str, presses: int) -> list[float]:
+@contextlib.contextmanager
+def _review_page(url: str, reviewer: str) -> Iterator[Any]:
+    """Debian's Chromium on the studio, the review queue started by ``reviewer``."""
     from playwright.sync_api import sync_playwright
 
-    shown = ("p => { const i = document.querySelector(`#rv-image[data-pos='${p}']`);"
-             " return i !== null && i.complete && i.naturalWidth > 0; }")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
-        page.fill("#rv-reviewer input, #rv-reviewer textarea", "bench")
+        page.fill("#rv-reviewer input, #rv-reviewer textarea", reviewer)
         page.click("#rv-start")
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def review_latency(url: str, presses: int) -> list[float]:
+    shown = ("p => { const i = document.querySelector(`#rv-image[data-pos='${p}']`);"
+             " return i !== null && i.complete && i.naturalWidth > 0; }")
+    with _review_page(url, "bench") as page:
         page.wait_for_function(shown, arg=0, timeout=60_000)
         times = []
         for k in range(presses):
@@ -107,7 +119,6 @@ def review_latency(url: str, presses: int) -> list[float]:
             page.keyboard.press("a")
             page.wait_for_function(shown, arg=k + 1, timeout=30_000, polling="raf")
             times.append((time.perf_counter() - t) * 1000)
-        browser.close()
     return times
 
 
@@ -143,16 +154,8 @@ def design_rounds(ctx: StudioContext) -> dict[str, float | int]:
 
 
 def screenshots(url: str, folder: Path) -> list[str]:
-    from playwright.sync_api import sync_playwright
-
     folder.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url)
-        page.fill("#rv-reviewer input, #rv-reviewer textarea", "ann")
-        page.click("#rv-start")
+    with _review_page(url, "ann") as page:
         page.wait_for_selector("#rv-image")
         page.screenshot(path=folder / "studio-review.png")
         page.get_by_role("tab", name="Design").click()
@@ -166,7 +169,6 @@ def screenshots(url: str, folder: Path) -> list[str]:
         page.get_by_role("tab", name="Usability (SUS)").click()
         page.wait_for_selector("#sus-submit")
         page.screenshot(path=folder / "studio-sus.png", full_page=True)
-        browser.close()
     return [str(folder / f"studio-{n}.png") for n in ("review", "design", "sus")]
 
 

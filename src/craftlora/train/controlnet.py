@@ -17,12 +17,14 @@ ControlNet: ``craftlora.generate.contour.evaluate_contour``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -129,10 +131,11 @@ def train_controlnet(
     )
     opt = torch.optim.AdamW(cn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     losses: list[float] = []
+    run = _Resumable(cn, opt, gen, losses)
     start, prior_s = 0, 0.0
     ckpt = Path(work_dir) / "checkpoint" if work_dir is not None else None
     if ckpt is not None and (ckpt / "state.json").is_file():
-        start, prior_s = _load_checkpoint(ckpt, cfg, len(triples), cn, opt, gen, losses)
+        start, prior_s = _load_checkpoint(ckpt, cfg, len(triples), run)
     bar = None
     if progress:
         bar = tqdm(total=cfg.steps, initial=start, desc="controlnet", unit="step")
@@ -179,15 +182,10 @@ def train_controlnet(
             bar.update(1)
             if step % cfg.log_every == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every :]):.4f}")
-        if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-            _save_checkpoint(
-                ckpt, cfg, n, cn, opt, gen, losses, done, prior_s + time.perf_counter() - run_t0
-            )
-        if stop_after is not None and done - start >= stop_after and done < cfg.steps:
-            if ckpt is not None:
-                _save_checkpoint(
-                    ckpt, cfg, n, cn, opt, gen, losses, done, prior_s + time.perf_counter() - run_t0
-                )
+        stop = stop_after is not None and done - start >= stop_after and done < cfg.steps
+        if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop):
+            _save_checkpoint(ckpt, cfg, n, run, done, prior_s + time.perf_counter() - run_t0)
+        if stop:
             if bar is not None:
                 bar.close()
             return {"stopped_at": done}
@@ -215,46 +213,48 @@ def train_controlnet(
     return summary
 
 
-def _save_checkpoint(
-    ckpt: Path,
-    cfg: ControlNetTrainConfig,
-    pool: int,
-    cn: Any,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
-    losses: list[float],
-    step: int,
-    train_s: float,
-) -> None:
-    """Weights (safetensors), optimizer + RNG state (plain tensors) and step, swapped in whole."""
-    tmp = ckpt.with_name(f".tmp-{ckpt.name}-{os.getpid()}")
+@contextlib.contextmanager
+def _swapped_in(out: Path) -> Iterator[Path]:
+    """A fresh sibling temp folder to fill; on success it replaces ``out`` whole."""
+    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    weights = {k: v.contiguous() for k, v in cn.state_dict().items()}
-    save_file(weights, tmp / "controlnet.safetensors")
-    torch.save({"opt": opt.state_dict(), "rng": gen.get_state()}, tmp / "optimizer.pt")
-    state = {"step": step, "pool": pool, "config": cfg.model_dump(), "losses": losses,
-             "train_s": train_s}
-    (tmp / "state.json").write_text(json.dumps(state))
-    if ckpt.exists():
-        old = ckpt.with_name(f".old-{ckpt.name}-{os.getpid()}")
-        os.replace(ckpt, old)
-        os.replace(tmp, ckpt)
+    yield tmp
+    if out.exists():
+        old = out.with_name(f".old-{out.name}-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
         shutil.rmtree(old)
     else:
-        os.replace(tmp, ckpt)
+        os.replace(tmp, out)
 
 
-def _load_checkpoint(
-    ckpt: Path,
-    cfg: ControlNetTrainConfig,
-    pool: int,
-    cn: Any,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
-    losses: list[float],
-) -> tuple[int, float]:
+@dataclass
+class _Resumable:
+    """What a checkpoint holds besides the config: weights, optimizer, RNG and losses."""
+
+    cn: Any
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    losses: list[float]
+
+
+def _save_checkpoint(ckpt: Path, cfg: ControlNetTrainConfig, pool: int, run: _Resumable,
+                     step: int, train_s: float) -> None:
+    """Weights (safetensors), optimizer + RNG state (plain tensors) and step, swapped in whole."""
+    with _swapped_in(ckpt) as tmp:
+        weights = {k: v.contiguous() for k, v in run.cn.state_dict().items()}
+        save_file(weights, tmp / "controlnet.safetensors")
+        torch.save({"opt": run.opt.state_dict(), "rng": run.gen.get_state()},
+                   tmp / "optimizer.pt")
+        state = {"step": step, "pool": pool, "config": cfg.model_dump(), "losses": run.losses,
+                 "train_s": train_s}
+        (tmp / "state.json").write_text(json.dumps(state))
+
+
+def _load_checkpoint(ckpt: Path, cfg: ControlNetTrainConfig, pool: int, run: _Resumable
+                     ) -> tuple[int, float]:
     """Restore a checkpoint made with the same config and pool; return (step, train seconds)."""
     try:
         state = json.loads((ckpt / "state.json").read_text())
@@ -272,26 +272,17 @@ def _load_checkpoint(
             f"{ckpt}: checkpoint was made with another config or pool "
             f"({state['pool']} triples); use a fresh work folder"
         )
-    cn.load_state_dict(weights)
-    opt.load_state_dict(extra["opt"])
-    gen.set_state(extra["rng"])
-    losses.extend(state["losses"])
+    run.cn.load_state_dict(weights)
+    run.opt.load_state_dict(extra["opt"])
+    run.gen.set_state(extra["rng"])
+    run.losses.extend(state["losses"])
     return int(state["step"]), float(state.get("train_s", 0.0))
 
 
 def _save_atomic(model: Any, out: Path, extra: dict[str, str] | None = None) -> None:
     """save_pretrained into a sibling temp folder, then swap it in (never half a model)."""
-    tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp, safe_serialization=True)
-    for name, text in (extra or {}).items():
-        (tmp / name).write_text(text)
-    if out.exists():
-        old = out.with_name(f".old-{out.name}-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _swapped_in(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)
