@@ -18,6 +18,7 @@ from craftlora.catalog.workspace import confine
 from craftlora.data.imageio import BadImageError
 from craftlora.generate.prompts import DEFAULT_NEGATIVE, LoraNotFoundError
 from craftlora.generate.samplers import sampler_names
+from craftlora.models.presets import PresetError, get_preset, preset_for
 from craftlora.studio.design import (
     DesignEngine,
     DesignError,
@@ -103,6 +104,15 @@ def _sketch_bytes(drawn: Any, upload: str | None) -> tuple[bytes, str] | None:
     return buf.getvalue(), "drawn sketch"
 
 
+def _sampling_defaults(model: str) -> dict[str, Any]:
+    """The form's sampler, steps and CFG: the model family's preset (SD 1.5's for a hub id)."""
+    try:
+        p = preset_for(model)
+    except PresetError:
+        p = get_preset("sd15")
+    return {"sampler": p.sampler, "steps": p.steps, "cfg": p.cfg}
+
+
 class DesignRoom:
     """The design tab: its components (``layout``) and the handlers of their events."""
 
@@ -166,9 +176,11 @@ class DesignRoom:
                                      label=f"LoRA {k + 1}", elem_id=f"ds-lora-{k}"),
                          gr.Slider(0, 1.5, value=0.8, step=0.05, label="weight")]
         with gr.Row():
-            form += [gr.Dropdown(sampler_names(), value="Euler a", label="sampler"),
-                     gr.Slider(1, 60, value=8, step=1, label="steps", elem_id="ds-steps"),
-                     gr.Slider(1, 15, value=5, step=0.5, label="CFG")]
+            preset = _sampling_defaults(self.engine.model)
+            form += [gr.Dropdown(sampler_names(), value=preset["sampler"], label="sampler"),
+                     gr.Slider(1, 60, value=preset["steps"], step=1, label="steps",
+                               elem_id="ds-steps"),
+                     gr.Slider(1, 15, value=preset["cfg"], step=0.25, label="CFG")]
         with gr.Row():
             form += [gr.Number(0, precision=0, label="seed", elem_id="ds-seed"),
                      gr.Slider(1, 8, value=4, step=1, label="candidates", elem_id="ds-n"),
