@@ -20,6 +20,7 @@ from craftlora.config import (
     load_config,
 )
 from craftlora.data.atomic import atomic_write_bytes
+from craftlora.data.paths import inside
 
 
 class WorkspaceError(RuntimeError):
@@ -112,11 +113,10 @@ def expect_catalog(root: Path) -> None:
 
 def confine(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     """``root / path`` resolved; WorkspaceError if it lies outside ``root`` (symlinks followed)."""
-    real_root = os.path.realpath(root)
-    target = os.path.realpath(os.path.join(real_root, os.fspath(path)))
-    if os.path.commonpath([real_root, target]) != real_root:
+    target = inside(root, path)
+    if target is None:
         raise WorkspaceError(f"{path}: path leads outside {root}")
-    return Path(target)
+    return target
 
 
 def parse_attribute_spec(spec: str) -> tuple[str, Attribute]:

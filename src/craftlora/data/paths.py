@@ -10,6 +10,13 @@ class PathEscapeError(ValueError):
     """A path that would land outside the folder it is meant for."""
 
 
+def inside(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path | None:
+    """``folder / path`` resolved (symlinks followed), or None when it lies outside ``folder``."""
+    root = os.path.realpath(folder)
+    full = os.path.realpath(os.path.join(root, os.fspath(path)))
+    return Path(full) if os.path.commonpath([root, full]) == root else None
+
+
 def confined(folder: str | os.PathLike[str], relative: str | os.PathLike[str]) -> Path:
     """``folder / relative`` resolved (symlinks followed); raise if it leaves ``folder``.
 
@@ -21,8 +28,7 @@ def confined(folder: str | os.PathLike[str], relative: str | os.PathLike[str]) -
         raise PathEscapeError(f"{text!r}: not a usable file name")
     if os.path.isabs(text):
         raise PathEscapeError(f"{text!r}: an absolute path; give a name inside {folder}")
-    root = os.path.realpath(folder)
-    full = os.path.realpath(os.path.join(root, text))
-    if os.path.commonpath([root, full]) != root or full == root:
+    full = inside(folder, text)
+    if full is None or full == Path(os.path.realpath(folder)):
         raise PathEscapeError(f"{text!r}: leads outside {folder}")
-    return Path(full)
+    return full
