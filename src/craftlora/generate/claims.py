@@ -58,8 +58,15 @@ class Claims:
         return False
 
     def clean_orphans(self) -> int:
-        """Remove temp files a killed writer left, unless another live run holds claims."""
+        """Remove the claims a killed run left (those it finished are never taken over) and,
+        unless another live run holds claims, the temp files it left."""
         with self.locked():
+            for p in self.dir.iterdir():
+                if p.name.startswith("."):
+                    continue
+                owner = self._owner(p.name)
+                if owner is None or not pid_alive(owner):
+                    p.unlink(missing_ok=True)
             return 0 if self._others_live() else remove_orphan_temps(self.folder)
 
     def take(self, gids: Iterable[str], want: int) -> list[str]:
