@@ -1,5 +1,6 @@
 """`craftlora demo`: the porcelain study end to end on the mini world (``craftlora.demo``);
 `craftlora demo --samples`: the data-foundation demo on the shipped samples/ folder.
+Other studies register as subcommands of the ``demo_app`` group (``craftlora demo NAME``).
 
 The samples demo creates (or reopens) a workspace in OUT, ingests ``samples/porcelain`` (which
 holds a few deliberately bad files, so rejection shows), then runs stats, split, captions and
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from craftlora.cli.app import app, console, fail
+from craftlora.cli.app import WORLDS, app, console, fail
 
 SAMPLE_FOLDER = "porcelain"
 SAMPLE_CONFIG = "craftlora.toml"
@@ -29,8 +30,13 @@ def find_samples() -> Path | None:
     return None
 
 
-@app.command(rich_help_panel="Worlds")
+demo_app = typer.Typer()
+app.add_typer(demo_app, name="demo", rich_help_panel=WORLDS)
+
+
+@demo_app.callback(invoke_without_command=True)
 def demo(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-out"),
     quick: Annotated[bool, typer.Option("--quick", help="a first look in under 5 minutes: "
                                                         "smaller sets, one seed")] = False,
@@ -45,7 +51,10 @@ def demo(
                                                           "(default: repo samples/)")] = None,
 ) -> None:
     """Run the porcelain study on the mini world (resumable); writes OUT/demo.json and
-    OUT/report.html. Every figure it prints was measured in this run."""
+    OUT/report.html. Every figure it prints was measured in this run. `craftlora demo NAME`
+    runs another study instead (see the commands below)."""
+    if ctx.invoked_subcommand is not None:
+        return
     if samples:
         _samples_demo(out, quick, samples_dir)
         return
