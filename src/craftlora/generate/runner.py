@@ -47,6 +47,7 @@ from craftlora.generate.controlnet import (
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
 from craftlora.generate.samplers import set_sampler
+from craftlora.models.prompt_weights import match_lengths
 from craftlora.models.text import diffusers_clip_skip, encode_text
 
 SYNTHETIC_DIR = "synthetic"
@@ -272,11 +273,13 @@ def generate(
                 if not batch:  # the rest is being made by another live run
                     time.sleep(CLAIM_WAIT_S)
                     continue
+                pos, neg = match_lengths(
+                    encode_text(pipe, [j.text for j in batch], clip_skip),
+                    encode_text(pipe, [plan.prompt.negative] * len(batch), clip_skip),
+                )
                 kw: dict[str, Any] = dict(
-                    prompt_embeds=encode_text(pipe, [j.text for j in batch], clip_skip),
-                    negative_prompt_embeds=encode_text(
-                        pipe, [plan.prompt.negative] * len(batch), clip_skip
-                    ),
+                    prompt_embeds=pos,
+                    negative_prompt_embeds=neg,
                     num_inference_steps=g.steps,
                     guidance_scale=g.cfg,
                     generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],

@@ -16,11 +16,7 @@ from typing import Any
 import torch
 
 from craftlora.models.loader import Components
-
-
-def _final_norm(encoder) -> torch.nn.Module:
-    tm = getattr(encoder, "text_model", encoder)
-    return tm.final_layer_norm
+from craftlora.models.prompt_weights import encode_weighted, encoder_hidden
 
 
 def tokenize(tokenizer, captions: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -32,24 +28,22 @@ def tokenize(tokenizer, captions: Sequence[str], device: torch.device) -> torch.
 
 def encode_prompts(
     comp: Components, captions: Sequence[str], *, clip_skip: int = 0,
-    device: torch.device | None = None,
+    device: torch.device | None = None, weighted: bool = False,
 ) -> dict[str, torch.Tensor]:
     """``{"hidden": [B, L, D]}`` (SD) or ``{"hidden", "pooled"}`` (SDXL). Gradients flow when
-    the encoder has trainable parameters."""
+    the encoder has trainable parameters. ``weighted``: A1111 syntax (emphasis, 75-token
+    chunks, BREAK; ``models.prompt_weights``); otherwise the text is read literally and cut at
+    the tokenizer's length."""
     device = device or comp.text_encoder.device
+    if weighted:
+        return encode_weighted(comp, captions, clip_skip=clip_skip, device=device)
     if not comp.is_sdxl:
-        enc = comp.text_encoder
-        out = enc(tokenize(comp.tokenizer, captions, device), output_hidden_states=True)
-        if clip_skip:  # noqa: SIM108
-            hidden = _final_norm(enc)(out.hidden_states[-(clip_skip + 1)])
-        else:
-            hidden = out[0]
-        return {"hidden": hidden}
+        ids = tokenize(comp.tokenizer, captions, device)
+        return {"hidden": encoder_hidden(comp.text_encoder, ids, clip_skip, sdxl=False)[0]}
     hiddens, pooled = [], None
     for tok, enc in ((comp.tokenizer, comp.text_encoder), (comp.tokenizer_2, comp.text_encoder_2)):
-        out = enc(tokenize(tok, captions, device), output_hidden_states=True)
-        pooled = out[0]  # text_embeds of CLIPTextModelWithProjection (the second encoder)
-        hiddens.append(out.hidden_states[-(clip_skip + 2)])
+        hidden, pooled = encoder_hidden(enc, tokenize(tok, captions, device), clip_skip, sdxl=True)
+        hiddens.append(hidden)  # pooled: text_embeds of the second encoder (with projection)
     return {"hidden": torch.cat(hiddens, dim=-1), "pooled": pooled}
 
 
@@ -72,9 +66,11 @@ def diffusers_clip_skip(a1111_clip_skip: int) -> int | None:
 
 
 @torch.no_grad()
-def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None) -> torch.Tensor:
+def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None, *,
+                weighted: bool = True) -> torch.Tensor:
     """Embeddings (N, L, D) of ``texts`` from an SD 1.x / 2.x pipeline's text encoder;
-    ``clip_skip`` in diffusers' count (None = last)."""
+    ``clip_skip`` in diffusers' count (None = last); A1111 syntax unless ``weighted=False``
+    (L grows by 77 per chunk: pair a prompt with its negative through ``match_lengths``)."""
     te = pipe.text_encoder
     if getattr(pipe, "text_encoder_2", None) is not None:
         raise NotImplementedError("generation with SDXL pipelines (pooled embeddings) is not wired")
@@ -85,5 +81,6 @@ def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None) -> torch
         )
     comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=te, tokenizer=pipe.tokenizer,
                       noise_scheduler=pipe.scheduler)
-    hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0)["hidden"]
+    hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0,
+                            weighted=weighted)["hidden"]
     return hidden.to(dtype=te.dtype)
