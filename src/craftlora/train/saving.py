@@ -83,6 +83,11 @@ def write_outputs(comp: Components, models, acc, cfg: TrainConfig, run: dict,
         "ss_dataset_hash": run["data_hash"], "ss_base_model": cfg.model,
         "craftlora_config": json.dumps(run["config"]),
     }
+    if run.get("buckets"):  # kohya's bucket keys
+        meta.update({"ss_enable_bucket": True, "ss_bucket_info": json.dumps(run["buckets"]),
+                     "ss_min_bucket_reso": cfg.data.min_bucket_reso,
+                     "ss_max_bucket_reso": cfg.data.max_bucket_reso,
+                     "ss_bucket_no_upscale": cfg.data.bucket_no_upscale})
     kohya = save_kohya_lora(confined(out, f"{cfg.name}.safetensors"), parts, sdxl=comp.is_sdxl,
                             metadata=meta)
     return {"lora_diffusers": str(diff), "lora_kohya": str(kohya),
