@@ -194,3 +194,47 @@ def test_sdxl_time_ids_are_each_images_own(wide_workspace, tmp_path):
                (24, 64, 1, 0, 16, 48), (32, 40, 0, 4, 32, 32)}
     got = {tuple(int(v) for v in t[0]) for t in seen}
     assert got <= allowed and len(got) >= 2
+
+
+def test_buckets_command_plans_without_weights(wide_workspace, tmp_path):
+    from tiny_train import write_config
+    from typer.testing import CliRunner
+
+    from craftlora.cli.main import app
+
+    cfg = write_config(tmp_path / "c.toml", Path("mini"), wide_workspace, tmp_path / "o",
+                       **BUCKETS)
+    r = CliRunner().invoke(app, ["buckets", str(cfg), "--json"])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    assert plan["enabled"] and plan["n_images"] == 6
+    assert {tuple(b["resolution"]): b["count"] for b in plan["buckets"].values()} == \
+        {(40, 24): 2, (24, 40): 1, (32, 32): 2, (48, 16): 1}
+    assert plan["enlarged"] == []  # every image here is at least its bucket's size
+    big = ["--set", "data.resolution=48"]
+    r = CliRunner().invoke(app, ["buckets", str(cfg), *big, "--json"])
+    assert "images/002.png" in " ".join(json.loads(r.output)["enlarged"])  # 32×32 → 48×48
+    r = CliRunner().invoke(app, ["buckets", str(cfg), *big, "--set", "data.bucket_no_upscale=true"])
+    assert r.exit_code == 0 and "0 enlarged" in r.output
+    (wide_workspace / "images" / "002.png").write_bytes(b"not a png")
+    r = CliRunner().invoke(app, ["buckets", str(cfg)])
+    assert r.exit_code == 2 and "002.png" in r.output
+
+
+def test_weighted_captions_change_training(tiny_model_dir, tmp_path):
+    from tiny_train import build_workspace
+
+    ws = build_workspace(tmp_path / "ws", n=3)
+    with Workspace.open(ws) as w:  # emphasis, and a caption longer than one 14-token chunk
+        w.catalog.set_captions({1: "a (red:1.5) vase", 2: "a blue bowl BREAK a tall blue vase "
+                                "with a round dotted bowl on a plate beside a cup"})
+    runs = {}
+    for on in (False, True):
+        name = f"w{int(on)}"
+        runs[on] = train(_cfg(tmp_path, tiny_model_dir, ws, name, max_steps=2,
+                              checkpoint_every=5, **{"data.buckets": False,
+                                                     "data.weighted_captions": on}))
+        assert runs[on]["status"] == "finished"
+    a = load_file(str(tmp_path / "w0" / "t.safetensors"))
+    b = load_file(str(tmp_path / "w1" / "t.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)

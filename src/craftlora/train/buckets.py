@@ -85,14 +85,31 @@ def assign_buckets(examples, data: DataSettings) -> list[Size]:
     return [assign_bucket(image_size(e.path), buckets, data) for e in examples]
 
 
-def bucket_info(bucket_of: list[Size], conds: list[torch.Tensor]) -> dict:
+def bucket_info(bucket_of: list[Size], sizes: list[Size]) -> dict:
     """The buckets used with their counts (kohya's ``ss_bucket_info`` shape) and the mean
-    aspect-ratio error; ``conds``: each example's SDXL conditioning (its original size)."""
+    aspect-ratio error between each image (w, h) and its bucket."""
     counts: dict[Size, int] = {}
     for b in bucket_of:
         counts[b] = counts.get(b, 0) + 1
-    err = [abs(b[0] / b[1] - float(c[0, 1] / c[0, 0])) for b, c in zip(bucket_of, conds,
-                                                                         strict=True)]
+    err = [abs(b[0] / b[1] - w / h) for b, (w, h) in zip(bucket_of, sizes, strict=True)]
     return {"buckets": {str(i): {"resolution": list(b), "count": counts[b]}
                         for i, b in enumerate(sorted(counts))},
             "mean_img_ar_error": sum(err) / len(err) if err else 0.0}
+
+
+def original_size(cond: torch.Tensor) -> Size:
+    """(w, h) of the image behind SDXL conditioning rows [F, 6]."""
+    return int(cond[0, 1]), int(cond[0, 0])
+
+
+def plan_buckets(examples, data: DataSettings) -> dict:
+    """What ``buckets = true`` would make of ``examples``: the candidate list, the buckets used
+    with their counts, and the images that would be enlarged (none with no-upscale)."""
+    sizes = [image_size(e.path) for e in examples]
+    candidates = bucket_resolutions(data.resolution, data.min_bucket_reso, data.max_bucket_reso,
+                                    data.bucket_reso_steps)
+    bucket_of = [assign_bucket(s, candidates, data) for s in sizes]
+    enlarged = [str(e.path) for e, s, b in zip(examples, sizes, bucket_of, strict=True)
+                if max(b[0] / s[0], b[1] / s[1]) > 1]
+    return {"candidates": [list(c) for c in candidates], **bucket_info(bucket_of, sizes),
+            "n_images": len(examples), "enlarged": enlarged}

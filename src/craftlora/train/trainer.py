@@ -27,7 +27,7 @@ from craftlora.models.loader import Components, device_name, load_components, mo
 from craftlora.models.prompt_weights import match_lengths
 from craftlora.models.text import encode_prompts
 from craftlora.train import checkpoint as ckpt
-from craftlora.train.buckets import assign_buckets, bucket_info
+from craftlora.train.buckets import assign_buckets, bucket_info, original_size
 from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.data import DiskCache, encode_latents, text_key
 from craftlora.train.lora_compute import folded_lora
@@ -214,7 +214,8 @@ def _run_record(cfg: TrainConfig, acc: Accelerator, setup: ModelSetup, inputs: I
         "prediction_type": setup.pred_type,
         "perceptual_network": inputs.perceptual.name if inputs.perceptual is not None else None,
         "cache": inputs.lat_info,
-        "buckets": bucket_info(inputs.buckets, inputs.conds) if inputs.buckets else None,
+        "buckets": bucket_info(inputs.buckets, [original_size(c) for c in inputs.conds])
+        if inputs.buckets else None,
         "versions": _versions(),
         "device": device_name(acc.device),
         "resumed_from": str(state_in["path"]) if state_in else None,
