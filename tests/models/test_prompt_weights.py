@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-from craftlora.generate.prompts import PromptSyntaxError, parse_prompt
+from craftlora.generate.prompts import PromptSyntaxError, find_lora_files, parse_prompt
 from craftlora.models.loader import Components
 from craftlora.models.prompt_weights import match_lengths, parse_emphasis
 from craftlora.models.text import encode_prompts
@@ -178,10 +178,12 @@ def test_sdxl_two_encoders_and_pooled_from_first_chunk(tok):
     assert torch.allclose(got["pooled"][0], pooled, atol=1e-6)
 
 
-def test_lora_names_with_spaces_and_no_escape():
+def test_lora_names_with_spaces_and_no_escape(tmp_path):
     p = parse_prompt("a vase <lora:my lora:0.5>, (glossy:1.2)")
     assert [(r.name, r.unet, r.te) for r in p.loras] == [("my lora", 0.5, 0.5)]
     assert p.text == "a vase, (glossy:1.2)"
+    (tmp_path / "my lora.safetensors").write_bytes(b"")
+    assert find_lora_files(p.loras, [tmp_path]) == {"my lora": tmp_path / "my lora.safetensors"}
     for bad in ("<lora:..:1>", "<lora: :1>", "<lora:a/b:1>"):
         with pytest.raises(PromptSyntaxError):
             parse_prompt(bad)
