@@ -52,7 +52,8 @@ def table6_html(out: Path, demo: Mapping[str, Any], k: int = 8) -> str:
         + (f"<ul>{checks}</ul>" if checks else "")
         + f"<h2>Generation samples</h2><p>{made_by}</p>"
         + grid_html(out / "table6", ["base", "lora"], k,
-                    {"true render": true_renders(prompts, demo["settings"]["size"])}))
+                    {"true render": true_renders(prompts, demo["settings"]["size"])},
+                    TABLE6_ROWS))
 
 
 def write_report(out: Path, demo: Mapping[str, Any]) -> Path:

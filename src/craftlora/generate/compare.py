@@ -324,13 +324,14 @@ def figures_html(res: dict[str, Any], rows: list[str],
 
 
 def grid_html(out: Path, rows: list[str], show: int = 12,
-              first: dict[str, list[np.ndarray]] | None = None) -> str:
+              first: dict[str, list[np.ndarray]] | None = None,
+              labels: dict[str, str] | None = None) -> str:
     """The first ``show`` prompts, one a line: prompt and seed, then ``first``'s columns (e.g.
-    true renders), then each row's image."""
+    true renders), then each row's image; ``labels`` name the columns."""
     prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))[:show]
-    first = first or {}
+    first, labels = first or {}, labels or {}
     cols = [*first, *rows]
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in cols)
+    head = "".join(f"<th>{html.escape(labels.get(c, c.replace('_', ' ')))}</th>" for c in cols)
     lines = []
     for k, p in enumerate(prompts):
         ims = [v[k] for v in first.values()] + [Image.open(out / r / f"{p['i']:05d}.png")
