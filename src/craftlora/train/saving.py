@@ -83,7 +83,8 @@ def write_outputs(comp: Components, models, acc, cfg: TrainConfig, run: dict,
         "ss_dataset_hash": run["data_hash"], "ss_base_model": cfg.model,
         "craftlora_config": json.dumps(run["config"]),
     }
-    kohya = save_kohya_lora(confined(out, f"{cfg.name}.safetensors"), parts, sdxl=comp.is_sdxl,
+    kohya = save_kohya_lora(confined(out, f"{cfg.name}.safetensors"), parts,
+                            unet_config=unet.config, prediction_type=run["prediction_type"],
                             metadata=meta)
     return {"lora_diffusers": str(diff), "lora_kohya": str(kohya),
             "lora_dir": str(lora_dir), "weight_name": DIFFUSERS_WEIGHT_NAME}
