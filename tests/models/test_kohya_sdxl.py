@@ -13,12 +13,10 @@ import json
 import pytest
 import torch
 from diffusers import StableDiffusionXLPipeline
-from narrow_sd import outputs, randomize_lora, sdxl_models
-from peft import LoraConfig
+from narrow_sd import attach_sd_scripts_adapter, outputs, sdxl_models
 from safetensors.torch import load_file, save_file
 
 from craftlora.models.comfy_keys import comfy_unloaded
-from craftlora.models.kohya_names import sd_scripts_modules
 from craftlora.models.lora import (
     LoraFormatError,
     adapter_config,
@@ -64,27 +62,6 @@ def sgm_conv_paths() -> list[str]:
 
 def kohya(prefix: str, paths: list[str]) -> set[str]:
     return {f"{prefix}_{p.replace('.', '_')}" for p in paths}
-
-
-def _is_3x3(model: torch.nn.Module, name: str) -> bool:
-    layer = model.get_submodule(name)
-    return isinstance(layer, torch.nn.Conv2d) and layer.kernel_size != (1, 1)
-
-
-def attach_sd_scripts_adapter(models: dict[str, torch.nn.Module], seed: int) -> None:
-    """sd-scripts' targets: UNet dim 4 alpha 8, conv_dim 2 conv_alpha 1; text encoders dim 4
-    alpha 2. Weights random, rounded to fp16 so an fp16 file holds them exactly."""
-    for i, (part, model) in enumerate(models.items()):
-        mods = sd_scripts_modules(model, conv=part == "unet")
-        convs = [n for n in mods if _is_3x3(model, n)]
-        model.add_adapter(LoraConfig(
-            r=4, lora_alpha=8.0 if part == "unet" else 2.0, target_modules=mods,
-            rank_pattern={n: 2 for n in convs}, alpha_pattern={n: 1.0 for n in convs}))
-        randomize_lora(model, seed + i)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if ".lora_" in name:
-                    p.copy_(p.half().float())
 
 
 @pytest.fixture(scope="module")

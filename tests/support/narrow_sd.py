@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import torch
 from diffusers import UNet2DConditionModel
+from peft import LoraConfig
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+from craftlora.models.kohya_names import sd_scripts_modules
 
 CHANNELS_SD = (32, 64, 128, 128)  # 320, 640, 1280, 1280
 CHANNELS_SDXL = (32, 64, 128)  # 320, 640, 1280
@@ -76,6 +79,31 @@ def randomize_lora(model: torch.nn.Module, seed: int, *, std: float = 0.2) -> No
         for name, p in model.named_parameters():
             if ".lora_B." in name:
                 p.copy_(torch.randn(p.shape, generator=g) * std)
+
+
+def _is_3x3(model: torch.nn.Module, name: str) -> bool:
+    layer = model.get_submodule(name)
+    return isinstance(layer, torch.nn.Conv2d) and layer.kernel_size != (1, 1)
+
+
+def attach_sd_scripts_adapter(models: dict[str, torch.nn.Module], seed: int, *, rank: int = 4,
+                              alpha: float = 8.0, te_alpha: float = 2.0, conv_rank: int = 2,
+                              conv_alpha: float = 1.0) -> None:
+    """A peft adapter on sd-scripts' targets (UNet with its ``conv_dim`` layers): Linear and
+    1×1 layers ``rank``/``alpha`` (``te_alpha`` in text encoders), 3×3 convs ``conv_rank`` /
+    ``conv_alpha``. Weights random, rounded to fp16 so an fp16 file holds them exactly."""
+    for i, (part, model) in enumerate(models.items()):
+        mods = sd_scripts_modules(model, conv=part == "unet")
+        convs = [n for n in mods if _is_3x3(model, n)]
+        model.add_adapter(LoraConfig(
+            r=rank, lora_alpha=alpha if part == "unet" else te_alpha, target_modules=mods,
+            rank_pattern={n: conv_rank for n in convs},
+            alpha_pattern={n: conv_alpha for n in convs}))
+        randomize_lora(model, seed + i)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if ".lora_" in name:
+                    p.copy_(p.half().float())
 
 
 @torch.no_grad()
