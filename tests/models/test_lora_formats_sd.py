@@ -173,3 +173,18 @@ def test_sd2_metadata_says_v2(tmp_path, prediction, version):
     assert meta["ss_v2"] == "True" and meta["ss_base_model_version"] == version
     assert meta["ss_network_dim"] == "2" and meta["ss_network_alpha"] == "3.0"
     assert meta["ss_network_train_unet_only"] == "True" and "ss_network_args" not in meta
+
+
+def test_a_second_lora_loads_beside_the_first(sd15):
+    """Generation stacks LoRAs: the names still resolve once peft has wrapped the layers."""
+    d, base, plain, reference, _ = sd15
+    models = copy.deepcopy(base)
+    load_lora(models, d / "sd15.safetensors", adapter_name="a")
+    load_lora(models, d / "ldm.safetensors", adapter_name="b")  # the same weights, other names
+    models["unet"].set_adapters(["a", "b"], weights=[0.25, 0.75])  # 0.25·Δ + 0.75·Δ = Δ
+    models["text_encoder"].set_adapter("b")
+    got = outputs(models)
+    for p in reference:
+        assert (got[p] - reference[p]).abs().max().item() <= 1e-5, p
+    models["unet"].set_adapters(["a", "b"], weights=[0.0, 0.0])
+    assert (outputs(models)["unet"] - plain["unet"]).abs().max().item() <= 1e-5

@@ -21,15 +21,14 @@ from collections.abc import Mapping
 
 import torch
 
-from craftlora.models.kohya_names import is_sdxl_unet, unet_ldm_paths
+from craftlora.models.kohya_names import base_layers, is_sdxl_unet, unet_ldm_paths
 
 CLIP_LAYERS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
                "mlp.fc1", "mlp.fc2")
 
 
 def _weights(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
-    return {n: tuple(m.weight.shape) for n, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)}
+    return {n: tuple(m.weight.shape) for n, m in base_layers(model).items()}
 
 
 def comfy_key_map(models: Mapping[str, torch.nn.Module]

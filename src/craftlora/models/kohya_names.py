@@ -43,20 +43,31 @@ def is_sdxl_unet(unet_config: Mapping[str, Any]) -> bool:
     return unet_config.get("addition_embed_type") == "text_time"
 
 
+def base_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """The Linear / Conv2d layers of ``model`` by their own path, seen through peft's wrappers
+    (a wrapped ``to_q`` is ``to_q`` again, its ``lora_A`` / ``lora_B`` are not layers)."""
+    out: dict[str, torch.nn.Module] = {}
+    for name, mod in model.named_modules():
+        if not isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
+            continue
+        path = name.split(".")
+        if any(p.startswith("lora_") for p in path):
+            continue
+        if path[-1] == "base_layer":
+            path = path[:-1]
+        if "base_layer" not in path:
+            out[".".join(path)] = mod
+    return out
+
+
 def sd_scripts_modules(model: torch.nn.Module, *, conv: bool = False) -> list[str]:
     """The modules sd-scripts' ``networks.lora`` wraps in ``model`` (UNet or CLIP text encoder):
     every Linear / Conv2d inside its target blocks; with ``conv`` (its ``conv_dim``) also the
     resnets' and samplers' layers."""
     blocks = SD_SCRIPTS_BLOCKS + (SD_SCRIPTS_CONV_BLOCKS if conv else ())
-    found: list[str] = []
-    for name, mod in model.named_modules():
-        if type(mod).__name__ not in blocks:
-            continue
-        for child, sub in mod.named_modules():
-            full = f"{name}.{child}" if name else child
-            if child and isinstance(sub, torch.nn.Linear | torch.nn.Conv2d) and full not in found:
-                found.append(full)
-    return found
+    inside = [name + "." for name, mod in model.named_modules()
+              if type(mod).__name__ in blocks]
+    return [n for n in base_layers(model) if any(n.startswith(b) for b in inside)]
 
 
 def unet_ldm_paths(unet_config: Mapping[str, Any], modules: Iterable[str]) -> dict[str, str]:
@@ -100,8 +111,7 @@ def name_lookup(models: Mapping[str, torch.nn.Module]) -> dict[str, tuple[str, s
     """
     out: dict[str, tuple[str, str]] = {}
     for part, model in models.items():
-        layers = [n for n, m in model.named_modules()
-                  if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
+        layers = list(base_layers(model))
         if part == "unet":
             spellings = [{m: m for m in layers}, _ldm_or_none(model.config, layers)]
         else:
@@ -126,6 +136,6 @@ def _ldm_or_none(unet_config: Mapping[str, Any], layers: list[str]) -> dict[str,
 
 __all__ = [
     "LAYOUTS", "Layout", "READ_PREFIXES", "SD_SCRIPTS_BLOCKS", "SD_SCRIPTS_CONV_BLOCKS",
-    "is_sdxl_unet", "kohya_names", "name_lookup", "sd_scripts_modules",
+    "base_layers", "is_sdxl_unet", "kohya_names", "name_lookup", "sd_scripts_modules",
     "unet_ldm_paths",
 ]

@@ -17,6 +17,7 @@ the model does not have, a down or up weight whose shape does not fit its layer.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 
-from craftlora.models.kohya_names import name_lookup
+from craftlora.models.kohya_names import base_layers, name_lookup
 from craftlora.models.lora import (
     LoraFormatError,
     is_kohya,
@@ -73,6 +74,7 @@ def kohya_to_peft(sd: Mapping[str, torch.Tensor], models: Mapping[str, torch.nn.
     dtype, ranks and alphas per module (the common one as ``r`` / ``lora_alpha``, the others
     in ``rank_pattern`` / ``alpha_pattern``)."""
     lookup = name_lookup(models)
+    layers = {part: base_layers(m) for part, m in models.items()}
     found: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor, float]]] = {}
     for name, d in _group(sd, source).items():
         if name not in lookup:
@@ -81,7 +83,7 @@ def kohya_to_peft(sd: Mapping[str, torch.Tensor], models: Mapping[str, torch.nn.
         if "down" not in d or "up" not in d:
             raise LoraFormatError(f"{source}: module {name!r} needs both lora_down and lora_up")
         part, module = lookup[name]
-        layer = models[part].get_submodule(module)
+        layer = layers[part][module]
         rank = int(d["down"].shape[0])
         down_shape, up_shape = _shapes(layer, rank)
         dtype = layer.weight.dtype
@@ -135,12 +137,14 @@ def add_adapter_parts(models: Mapping[str, torch.nn.Module], parts: Parts,
     from peft.utils import set_peft_model_state_dict
 
     for part, (sd, cfg) in parts.items():
-        model = models[part]
-        model.add_adapter(LoraConfig(
+        lora = LoraConfig(
             r=cfg["r"], lora_alpha=cfg["lora_alpha"], target_modules=list(cfg["target_modules"]),
             rank_pattern=dict(cfg.get("rank_pattern") or {}),
-            alpha_pattern=dict(cfg.get("alpha_pattern") or {}), init_lora_weights=False,
-        ), adapter_name=adapter_name)
+            alpha_pattern=dict(cfg.get("alpha_pattern") or {}), init_lora_weights=False)
+        model = models[part]
+        with warnings.catch_warnings():  # several adapters on one model is what we want
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            model.add_adapter(lora, adapter_name=adapter_name)
         result = set_peft_model_state_dict(model, sd, adapter_name=adapter_name)
         stray = [k for k in result.unexpected_keys if "lora_" in k]
         if stray:
