@@ -20,7 +20,7 @@ from craftlora.models.lora import (
     save_kohya_lora,
     select_modules,
 )
-from craftlora.models.lora_import import kohya_file_to_diffusers
+from craftlora.models.lora_import import kohya_file_to_diffusers, load_lora, pipeline_models
 from craftlora.models.tiny import build_tiny_pipeline
 
 torch.set_num_threads(1)
@@ -110,3 +110,17 @@ def test_block_filter_and_bad_files(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(LoraFormatError, match="bad.safetensors"):
         read_lora_file(bad)
+
+
+def test_load_lora_serves_a_pipeline_like_load_lora_weights(trained_lora):
+    """craftlora's reader as a drop-in for ``pipe.load_lora_weights``: the pipeline's own
+    ``set_adapters`` (per-part weights, as generation and compare call it) drives the adapter."""
+    d, reference = trained_lora
+    pipe = build_tiny_pipeline(seed=0, workdir=d / "c")
+    plain = _images(pipe)
+    load_lora(pipeline_models(pipe), d / "k.safetensors", adapter_name="k")
+    assert pipe.get_list_adapters() == {"unet": ["k"], "text_encoder": ["k"]}
+    pipe.set_adapters(["k"], adapter_weights=[{"unet": 1.0, "text_encoder": 1.0}])
+    torch.testing.assert_close(_images(pipe), reference, atol=1e-5, rtol=0)
+    pipe.set_adapters(["k"], adapter_weights=[{"unet": 0.0, "text_encoder": 0.0}])
+    torch.testing.assert_close(_images(pipe), plain, atol=1e-5, rtol=0)

@@ -162,8 +162,9 @@ def test_comfyui_key_map_leaves_no_key(sd15, name):
 
 @pytest.mark.parametrize(("prediction", "version"),
                          [("epsilon", "sd_v2"), ("v_prediction", "sd_v2_768_v")])
-def test_sd2_metadata_says_v2(tmp_path, prediction, version):
-    unet = sd21_unet()
+def test_sd2_metadata_says_v2_and_the_file_imports(tmp_path, prediction, version):
+    base = {"unet": sd21_unet()}
+    unet = copy.deepcopy(base["unet"])
     add_lora(unet, rank=2, alpha=3.0, targets=UNET_ATTENTION)
     randomize_lora(unet, 0)
     path = save_kohya_lora(tmp_path / "sd2.safetensors",
@@ -173,6 +174,9 @@ def test_sd2_metadata_says_v2(tmp_path, prediction, version):
     assert meta["ss_v2"] == "True" and meta["ss_base_model_version"] == version
     assert meta["ss_network_dim"] == "2" and meta["ss_network_alpha"] == "3.0"
     assert meta["ss_network_train_unet_only"] == "True" and "ss_network_args" not in meta
+    reference = outputs({"unet": unet})["unet"]
+    load_lora(base, path)
+    assert (outputs(base)["unet"] - reference).abs().max().item() <= 1e-5
 
 
 def test_a_second_lora_loads_beside_the_first(sd15):
