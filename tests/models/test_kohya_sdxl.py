@@ -13,10 +13,11 @@ import json
 import pytest
 import torch
 from diffusers import StableDiffusionXLPipeline
-from narrow_sd import attach_sd_scripts_adapter, outputs, sdxl_models
+from narrow_sd import attach_sd_scripts_adapter, full_size_models, outputs, sdxl_models
 from safetensors.torch import load_file, save_file
 
-from craftlora.models.comfy_keys import comfy_unloaded
+from craftlora.models.comfy_keys import comfy_key_map, comfy_unloaded
+from craftlora.models.kohya_names import kohya_names, sd_scripts_modules
 from craftlora.models.lora import (
     LoraFormatError,
     adapter_config,
@@ -163,3 +164,21 @@ def test_bad_files_name_the_file_and_the_fault(sdxl, tmp_path):
         save_file(tensors, str(path))
         with pytest.raises(LoraFormatError, match=rf"{name}\.safetensors.*{fault}"):
             load_lora(copy.deepcopy({"unet": base["unet"]}), path)
+
+
+def test_full_size_sdxl_tree_has_the_same_names():
+    """The released SDXL architecture (meta device): sd-scripts' names by rule, and ComfyUI
+    places every one of them."""
+    models = full_size_models("sdxl")
+    assert sum(p.numel() for p in models["unet"].parameters()) > 2.5e9  # the 2.6 B UNet
+    names = set()
+    for part, model in models.items():
+        mods = sd_scripts_modules(model, conv=part == "unet")
+        names |= set(kohya_names(part, mods, unet_config=models["unet"].config).values())
+    te = {f"lora_te{n}_text_model_encoder_layers_{i}_{c}"
+          for n, layers in ((1, 12), (2, 32)) for i in range(layers) for c in CLIP}
+    assert names == kohya("lora_unet", sgm_transformer_paths() + sgm_conv_paths()) | te
+    key_map = comfy_key_map(models)
+    assert names <= set(key_map)
+    assert key_map["lora_unet_input_blocks_4_1_proj_in"] == (
+        "diffusion_model.input_blocks.4.1.proj_in.weight", (640, 640))

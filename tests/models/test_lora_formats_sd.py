@@ -12,10 +12,18 @@ import re
 
 import pytest
 import torch
-from narrow_sd import attach_sd_scripts_adapter, outputs, randomize_lora, sd15_models, sd21_unet
+from narrow_sd import (
+    attach_sd_scripts_adapter,
+    full_size_models,
+    outputs,
+    randomize_lora,
+    sd15_models,
+    sd21_unet,
+)
 from safetensors.torch import load_file, save_file
 
-from craftlora.models.comfy_keys import comfy_unloaded
+from craftlora.models.comfy_keys import comfy_key_map, comfy_unloaded
+from craftlora.models.kohya_names import kohya_names, sd_scripts_modules
 from craftlora.models.lora import (
     UNET_ATTENTION,
     adapter_config,
@@ -192,3 +200,20 @@ def test_a_second_lora_loads_beside_the_first(sd15):
         assert (got[p] - reference[p]).abs().max().item() <= 1e-5, p
     models["unet"].set_adapters(["a", "b"], weights=[0.0, 0.0])
     assert (outputs(models)["unet"] - plain["unet"]).abs().max().item() <= 1e-5
+
+
+def test_full_size_sd15_tree_has_the_same_names():
+    """The released SD 1.5 architecture (meta device): sd-scripts' names by rule; ComfyUI places
+    every one under both UNet spellings."""
+    models = full_size_models("sd15")
+    assert 8.5e8 < sum(p.numel() for p in models["unet"].parameters()) < 8.7e8  # 860 M
+    names = set()
+    for part, model in models.items():
+        mods = sd_scripts_modules(model, conv=part == "unet")
+        names |= set(kohya_names(part, mods, unet_config=models["unet"].config).values())
+    te = {f"lora_te_text_model_encoder_layers_{i}_{c}" for i in range(12) for c in CLIP}
+    assert names == {"lora_unet_" + p.replace(".", "_") for p in sd15_paths(conv=True)} | te
+    key_map = comfy_key_map(models)
+    assert names <= set(key_map) and {ldm_name(n) for n in names} <= set(key_map)
+    assert key_map["lora_unet_down_blocks_1_attentions_0_proj_in"] == (
+        "diffusion_model.input_blocks.4.1.proj_in.weight", (640, 640, 1, 1))

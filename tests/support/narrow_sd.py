@@ -122,3 +122,30 @@ def outputs(models: dict[str, torch.nn.Module], seed: int = 0) -> dict[str, torc
     x = torch.randn(1, 4, 8, 8, generator=g)
     out["unet"] = unet(x, 500, encoder_hidden_states=ctx, **kw).sample
     return out
+
+
+def full_size_models(family: str) -> dict[str, torch.nn.Module]:
+    """The released SD 1.5 / SDXL base architectures at full size on the meta device (no
+    memory, no weights): the exact module tree, for names."""
+    sdxl = family == "sdxl"
+    with torch.device("meta"):
+        if sdxl:
+            unet = UNet2DConditionModel(
+                sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+                cross_attention_dim=2048, use_linear_projection=True,
+                addition_embed_type="text_time", addition_time_embed_dim=256,
+                projection_class_embeddings_input_dim=2816)
+        else:
+            unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768,
+                                        attention_head_dim=8)  # diffusers' defaults are SD 1.x's
+        clip_l = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072,
+                                              num_attention_heads=12, num_hidden_layers=12))
+        models = {"unet": unet, "text_encoder": clip_l}
+        if sdxl:
+            models["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig(
+                hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
+                num_hidden_layers=32, projection_dim=1280))
+    return models
