@@ -31,6 +31,7 @@ from craftlora.models.lora import (
     lora_state_dict,
     read_lora_file,
     save_kohya_lora,
+    select_modules,
 )
 from craftlora.models.lora_import import load_lora
 
@@ -217,3 +218,15 @@ def test_full_size_sd15_tree_has_the_same_names():
     assert names <= set(key_map) and {ldm_name(n) for n in names} <= set(key_map)
     assert key_map["lora_unet_down_blocks_1_attentions_0_proj_in"] == (
         "diffusion_model.input_blocks.4.1.proj_in.weight", (640, 640, 1, 1))
+
+
+def test_sd_scripts_target_preset_covers_what_sd_scripts_wraps():
+    """``target_modules = ["sd-scripts+conv"]`` in a train config trains sd-scripts' module set."""
+    models = sd15_models()
+    up1 = select_modules(models["unet"], ["sd-scripts"], [r"^up_blocks\.1\."])
+    assert len(up1) == 3 * 12 and all(m.startswith("up_blocks.1.attentions.") for m in up1)
+    unet = add_lora(models["unet"], rank=4, alpha=4.0, targets=["sd-scripts+conv"])
+    assert {"lora_unet_" + m.replace(".", "_") for m in unet} == {
+        "lora_unet_" + p.replace(".", "_") for p in sd15_paths(conv=True)}
+    te = add_lora(models["text_encoder"], rank=4, alpha=4.0, targets=["sd-scripts", "fc1"])
+    assert len(te) == 72

@@ -3,10 +3,13 @@
 - **peft / diffusers form** ``pytorch_lora_weights.safetensors``: keys ``unet.<module>.lora_A.weight``
   / ``lora_B``; the adapter config (rank, alpha, targets) rides in the safetensors metadata so
   ``pipe.load_lora_weights`` rebuilds the same scale.
-- **kohya form** (AUTOMATIC1111, ComfyUI): ``lora_unet_<module_with_underscores>.lora_down.weight``,
-  ``.lora_up.weight`` and a true ``.alpha`` per module (``lora_te_`` / ``lora_te1_`` /
-  ``lora_te2_`` for text encoders), with ``ss_*`` metadata. The effective scale is alpha/rank in
-  both forms, so converting keeps the model's output unchanged whatever alpha is.
+- **kohya form** (sd-scripts, AUTOMATIC1111, ComfyUI): ``<prefix>_<module>.lora_down.weight``,
+  ``.lora_up.weight`` and a true ``.alpha`` per module, named as sd-scripts names them (SDXL's
+  UNet in LDM paths; see :mod:`craftlora.models.kohya_names`), with ``ss_*`` metadata
+  (:mod:`craftlora.models.kohya_meta`). The effective scale is alpha/rank in both forms, so
+  converting keeps the model's output unchanged whatever alpha is.
+
+Reading files from other trainers: :mod:`craftlora.models.lora_import`.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from safetensors.torch import load_file
 
 from craftlora.data.atomic import atomic_write_bytes
 from craftlora.models.kohya_meta import family_metadata, network_metadata
-from craftlora.models.kohya_names import Layout, kohya_names
+from craftlora.models.kohya_names import Layout, kohya_names, sd_scripts_modules
 
 UNET_ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ATTENTION = ["q_proj", "k_proj", "v_proj", "out_proj"]
 DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+TARGET_PRESETS = ("sd-scripts", "sd-scripts+conv")
 
 
 class LoraFormatError(ValueError):
@@ -38,16 +42,21 @@ def select_modules(
 ) -> list[str]:
     """Full names of Linear/Conv modules whose name ends with a target and matches a block regex.
 
-    ``blocks`` are regular expressions searched in the module name (``up_blocks\\.0``); empty
-    means every block.
+    A target ``sd-scripts`` (``sd-scripts+conv``) stands for every module sd-scripts'
+    ``networks.lora`` wraps (with its ``conv_dim`` layers). ``blocks`` are regular expressions
+    searched in the module name (``up_blocks\\.0``); empty means every block.
     """
     targets = list(targets)
+    presets = {t: sd_scripts_modules(model, conv=t.endswith("+conv"))
+               for t in targets if t in TARGET_PRESETS}
+    preset_names = {n for names in presets.values() for n in names}
     pats = [re.compile(b) for b in blocks]
     found = []
     for name, mod in model.named_modules():
         if not isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
             continue
-        if not any(name == t or name.endswith("." + t) for t in targets):
+        if name not in preset_names and not any(name == t or name.endswith("." + t)
+                                                for t in targets if t not in presets):
             continue
         if pats and not any(p.search(name) for p in pats):
             continue
@@ -287,7 +296,8 @@ def diffusers_file_to_kohya(path: Path, out: Path, *, unet_config: Mapping[str, 
 
 
 __all__ = [
-    "UNET_ATTENTION", "TEXT_ATTENTION", "DIFFUSERS_WEIGHT_NAME", "LoraFormatError", "add_lora",
+    "UNET_ATTENTION", "TEXT_ATTENTION", "TARGET_PRESETS", "DIFFUSERS_WEIGHT_NAME",
+    "LoraFormatError", "add_lora",
     "adapter_config", "diffusers_file_to_kohya", "is_kohya", "lora_state_dict", "peft_parts",
     "peft_to_kohya", "read_lora_file", "save_diffusers_lora", "save_kohya_lora", "select_modules",
 ]
