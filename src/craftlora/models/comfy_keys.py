@@ -8,8 +8,9 @@ ComfyUI holds the model in the original single-file layout and builds its key ma
   diffusers → LDM table (so both spellings load for every family);
 - CLIP: the attention projections and MLP layers of each encoder layer answer to
   ``<prefix>_text_model_encoder_layers_<i>_{self_attn_q_proj, …, mlp_fc2}``: prefix ``lora_te``
-  for SD 1.x/2.x's single encoder (``clip_l``), ``lora_te1`` / ``lora_te2`` for SDXL's
-  ``clip_l`` / ``clip_g``.
+  for SD 1.x/2.x's single encoder (``clip_l``; SD 2.x ``clip_h``), ``lora_te1`` / ``lora_te2``
+  for SDXL's ``clip_l`` / ``clip_g``. (ComfyUI is more lenient than this map: it also takes
+  ``lora_te_`` for SDXL's first encoder; this check holds files to the names sd-scripts writes.)
 
 A key the map does not know, or whose tensor does not fit the layer, is left unloaded.
 """
@@ -45,7 +46,8 @@ def comfy_key_map(models: Mapping[str, torch.nn.Module]
         out["lora_unet_" + ldm.replace(".", "_")] = target
         out["lora_unet_" + path.replace(".", "_")] = target
     sdxl = is_sdxl_unet(unet.config)
-    encoders = {"text_encoder": ("lora_te1", "clip_l") if sdxl else ("lora_te", "clip_l"),
+    first = "clip_h" if unet.config.cross_attention_dim == 1024 else "clip_l"  # SD 2.x: ViT-H
+    encoders = {"text_encoder": ("lora_te1", "clip_l") if sdxl else ("lora_te", first),
                 "text_encoder_2": ("lora_te2", "clip_g")}
     for part, (prefix, clip) in encoders.items():
         if part not in models:
