@@ -235,6 +235,7 @@ def test_weighted_captions_change_training(tiny_model_dir, tmp_path):
                               checkpoint_every=5, **{"data.buckets": False,
                                                      "data.weighted_captions": on}))
         assert runs[on]["status"] == "finished"
+    assert (runs[False]["captions_cut"], runs[True]["captions_cut"]) == (1, 0)
     a = load_file(str(tmp_path / "w0" / "t.safetensors"))
     b = load_file(str(tmp_path / "w1" / "t.safetensors"))
     assert any(not torch.equal(a[k], b[k]) for k in a)

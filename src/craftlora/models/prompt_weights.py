@@ -136,6 +136,13 @@ def token_chunks(tokenizer, text: str, *, weighted: bool = True
     return chunks
 
 
+def longer_than_one_chunk(tokenizer, texts: Sequence[str]) -> list[str]:
+    """The texts that a literal (one-chunk) encoding cuts short."""
+    size = tokenizer.model_max_length - 2
+    return [t for t in texts
+            if len(tokenizer(t, add_special_tokens=False, verbose=False).input_ids) > size]
+
+
 def chunk_ids(tokenizer, ids: list[int], weights: list[float]) -> tuple[list[int], list[float]]:
     """``BOS + ids + EOS + padding`` to ``model_max_length``, weights 1 outside ``ids``."""
     n = tokenizer.model_max_length

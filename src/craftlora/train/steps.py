@@ -120,6 +120,7 @@ class Inputs:
     lat_info: dict[str, int] = field(default_factory=dict)
     conds: list[torch.Tensor] = field(default_factory=list)
     buckets: list[tuple[int, int]] | None = None
+    captions_cut: int = 0  # captions a literal encoding cuts at the tokenizer's length
 
 
 @dataclass

@@ -24,7 +24,7 @@ from accelerate import Accelerator, PartialState
 from craftlora.data.atomic import atomic_write_json
 from craftlora.data.imageio import sha256_file
 from craftlora.models.loader import Components, device_name, load_components, module_hash
-from craftlora.models.prompt_weights import match_lengths
+from craftlora.models.prompt_weights import longer_than_one_chunk, match_lengths
 from craftlora.models.text import encode_prompts
 from craftlora.train import checkpoint as ckpt
 from craftlora.train.buckets import assign_buckets, bucket_info, original_size
@@ -168,6 +168,11 @@ def _inputs(cfg: TrainConfig, setup: ModelSetup, examples: list, acc: Accelerato
         acc.wait_for_everyone()
     timing["cache_latents_s"] = time.time() - t0
     captions = sorted({e.caption for e in examples} | {""})
+    cut = [] if cfg.data.weighted_captions else longer_than_one_chunk(comp.tokenizer, captions)
+    if cut and acc.is_main_process:
+        print(f"warning: {len(cut)} caption(s) run past {comp.tokenizer.model_max_length - 2} "
+              f"tokens and are cut there, e.g. {cut[0][:80]!r}; [data] weighted_captions = true "
+              "encodes them whole, in chunks", file=sys.stderr)
     text_table: dict[str, torch.Tensor] | None = None
     if not setup.train_te:
         t0 = time.time()
@@ -183,7 +188,7 @@ def _inputs(cfg: TrainConfig, setup: ModelSetup, examples: list, acc: Accelerato
         perceptual = build_perceptual(cfg.loss.perceptual_network,
                                       cfg.loss.perceptual_weights).to(device)
     return Inputs(examples, mean, std, {c: i for i, c in enumerate(captions)}, text_table,
-                  perceptual, lat_info, conds, targets)
+                  perceptual, lat_info, conds, targets, len(cut))
 
 
 def _restore(state_in: dict[str, Any], params, optimizer, lr_sched, acc: Accelerator) -> int:
@@ -214,6 +219,7 @@ def _run_record(cfg: TrainConfig, acc: Accelerator, setup: ModelSetup, inputs: I
         "prediction_type": setup.pred_type,
         "perceptual_network": inputs.perceptual.name if inputs.perceptual is not None else None,
         "cache": inputs.lat_info,
+        "captions_cut": inputs.captions_cut,
         "buckets": bucket_info(inputs.buckets, [original_size(c) for c in inputs.conds])
         if inputs.buckets else None,
         "versions": _versions(),
