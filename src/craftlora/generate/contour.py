@@ -14,8 +14,7 @@ from craftlora.generate.controlnet import CONTOUR_RADIUS, controlnet_pipeline
 from craftlora.generate.samplers import set_sampler
 from craftlora.metrics.contour import chamfer, contour_adherence, edge_f1, tolerant_edge_f1
 from craftlora.models.condition import Triple, condition_array
-from craftlora.models.prompt_weights import match_lengths
-from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 
 
 @torch.no_grad()
@@ -59,10 +58,8 @@ def evaluate_contour(
                 kind = getattr(controlnet, "craftlora_condition", "outline")
                 kw["image"] = [Image.fromarray(condition_array(t[0], kind)) for t in chunk]
                 kw["controlnet_conditioning_scale"] = scale
-            pos, neg = match_lengths(encode_text(pipe, [t[2] for t in chunk], skip),
-                                     encode_text(pipe, [""] * len(chunk), skip))
             images = runner(
-                prompt_embeds=pos, negative_prompt_embeds=neg,
+                **prompt_embeds(pipe, [t[2] for t in chunk], [""] * len(chunk), skip),
                 num_inference_steps=steps,
                 guidance_scale=cfg,
                 generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],

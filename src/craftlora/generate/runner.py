@@ -47,8 +47,7 @@ from craftlora.generate.controlnet import (
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
 from craftlora.generate.samplers import set_sampler
-from craftlora.models.prompt_weights import match_lengths
-from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 
 SYNTHETIC_DIR = "synthetic"
 CLAIM_WAIT_S = 0.5  # how often a run re-checks ids another live run is making
@@ -273,13 +272,9 @@ def generate(
                 if not batch:  # the rest is being made by another live run
                     time.sleep(CLAIM_WAIT_S)
                     continue
-                pos, neg = match_lengths(
-                    encode_text(pipe, [j.text for j in batch], clip_skip),
-                    encode_text(pipe, [plan.prompt.negative] * len(batch), clip_skip),
-                )
                 kw: dict[str, Any] = dict(
-                    prompt_embeds=pos,
-                    negative_prompt_embeds=neg,
+                    **prompt_embeds(pipe, [j.text for j in batch],
+                                    [plan.prompt.negative] * len(batch), clip_skip),
                     num_inference_steps=g.steps,
                     guidance_scale=g.cfg,
                     generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from craftlora.models.loader import Components
-from craftlora.models.prompt_weights import encode_weighted, encoder_hidden
+from craftlora.models.prompt_weights import encode_weighted, encoder_hidden, match_lengths
 
 
 def tokenize(tokenizer, captions: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -70,7 +70,7 @@ def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None, *,
                 weighted: bool = True) -> torch.Tensor:
     """Embeddings (N, L, D) of ``texts`` from an SD 1.x / 2.x pipeline's text encoder;
     ``clip_skip`` in diffusers' count (None = last); A1111 syntax unless ``weighted=False``
-    (L grows by 77 per chunk: pair a prompt with its negative through ``match_lengths``)."""
+    (L grows by 77 per chunk: ``prompt_embeds`` pairs a prompt with its negative)."""
     te = pipe.text_encoder
     if getattr(pipe, "text_encoder_2", None) is not None:
         raise NotImplementedError("generation with SDXL pipelines (pooled embeddings) is not wired")
@@ -84,3 +84,12 @@ def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None, *,
     hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0,
                             weighted=weighted)["hidden"]
     return hidden.to(dtype=te.dtype)
+
+
+def prompt_embeds(pipe: Any, texts: Sequence[str], negatives: Sequence[str],
+                  clip_skip: int | None) -> dict[str, torch.Tensor]:
+    """The prompt and negative embedding arguments of an SD pipeline call, in A1111 syntax and
+    brought to one length (``match_lengths``: a long prompt may meet a short negative)."""
+    pos, neg = match_lengths(encode_text(pipe, texts, clip_skip),
+                             encode_text(pipe, negatives, clip_skip))
+    return {"prompt_embeds": pos, "negative_prompt_embeds": neg}
