@@ -190,16 +190,20 @@ def test_lora_names_with_spaces_and_no_escape(tmp_path):
 
 
 def test_long_prompt_and_short_negative_generate(tmp_path):
-    """A pipeline takes a 3-chunk prompt with a 1-chunk negative once their lengths match."""
-    from craftlora.models.text import encode_text
+    """A pipeline takes a 3-chunk prompt with a 1-chunk negative (``prompt_embeds``)."""
+    from craftlora.models.text import encode_text, prompt_embeds
     from craftlora.models.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline(TinySpec(), seed=0, workdir=tmp_path)  # 16 tokens: 14 per chunk
     text = ", ".join(["a red vase on a blue plate"] * 5) + " BREAK (glossy:1.3) bowl"
-    pos = encode_text(pipe, [text], None)
-    neg = encode_text(pipe, ["low quality"], None)
-    assert pos.shape[1] % 16 == 0 and pos.shape[1] >= 48 and neg.shape[1] == 16
-    pos, neg = match_lengths(pos, neg)
-    out = pipe(prompt_embeds=pos, negative_prompt_embeds=neg, num_inference_steps=2,
-               generator=torch.Generator().manual_seed(0), output_type="np").images
+    alone = encode_text(pipe, [text], None)
+    assert alone.shape[1] % 16 == 0 and alone.shape[1] >= 48
+    kw = prompt_embeds(pipe, [text], ["low quality"], None)
+    assert torch.equal(kw["prompt_embeds"], alone)
+    neg = kw["negative_prompt_embeds"]
+    assert neg.shape == alone.shape
+    short = encode_text(pipe, ["low quality"], None)
+    assert torch.equal(neg, short.repeat(1, neg.shape[1] // 16, 1))
+    out = pipe(**kw, num_inference_steps=2, generator=torch.Generator().manual_seed(0),
+               output_type="np").images
     assert out.shape == (1, 32, 32, 3) and bool((out == out).all())
