@@ -239,3 +239,16 @@ def test_weighted_captions_change_training(tiny_model_dir, tmp_path):
     a = load_file(str(tmp_path / "w0" / "t.safetensors"))
     b = load_file(str(tmp_path / "w1" / "t.safetensors"))
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_image_size_reads_the_turned_size_as_decoding_does(tmp_path):
+    from PIL import Image
+
+    from craftlora.data.imageio import load_rgb
+    from craftlora.train.buckets import image_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 48 × 32, shown turned by 90°
+    p = tmp_path / "turned.png"
+    Image.new("RGB", (48, 32), (200, 40, 30)).save(p, exif=exif)
+    assert image_size(p) == (32, 48) == load_rgb(p).size
