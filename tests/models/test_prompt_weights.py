@@ -75,6 +75,17 @@ def test_parse_emphasis(text, expected):
         assert [w for _, w in g] == pytest.approx([w for _, w in e], abs=1e-12)
 
 
+def test_parse_matches_a1111s_documented_cases():
+    """The examples A1111's own documentation of its parser gives, with its figures."""
+    text = "a (((house:1.3)) [on] a (hill:0.5), sun, (((sky)))."
+    assert parse_emphasis(text) == [[
+        ("a ", 1.0), ("house", pytest.approx(1.573)), (" ", pytest.approx(1.1)), ("on", 1.0),
+        (" a ", pytest.approx(1.1)), ("hill", pytest.approx(0.55)),
+        (", sun, ", pytest.approx(1.1)), ("sky", pytest.approx(1.4641)),
+        (".", pytest.approx(1.1))]]
+    assert parse_emphasis("(unnecessary)(parens)") == [[("unnecessaryparens", pytest.approx(W))]]
+
+
 def test_plain_prompt_is_unchanged_by_the_weighted_path(comp):
     plain = encode_prompts(comp, ["a red vase", "blue bowl"], weighted=False)["hidden"]
     weighted = encode_prompts(comp, ["a red vase", "blue bowl"], weighted=True)["hidden"]
