@@ -123,6 +123,28 @@ def test_150_token_prompt_is_two_chunks(tok, comp):
     assert cut.shape == (1, 77, 32)
 
 
+def test_full_chunk_moves_the_words_after_its_last_comma(tok, comp):
+    words = [w for w in BASE_CORPUS.split() if len(_ids(tok, w)) == 1][:10]
+    head = " ".join(words[i % 10] for i in range(70))
+    tail = " ".join(words[i % 10] for i in range(10))
+    ids_head, ids_tail = _ids(tok, head + ","), _ids(tok, tail)
+    assert (len(ids_head), len(ids_tail)) == (71, 10)
+    got = encode_prompts(comp, [f"{head}, {tail}"], weighted=True)["hidden"][0]
+    assert got.shape == (154, 32)  # 71 + 10 tokens: the comma's chunk is padded, not cut at 75
+    assert torch.allclose(got[:77], _plain(tok, comp.text_encoder, ids_head), atol=1e-6)
+    assert torch.allclose(got[77:], _plain(tok, comp.text_encoder, ids_tail), atol=1e-6)
+    far = " ".join(words[i % 10] for i in range(50))  # comma 25 tokens back: a plain cut
+    ids = _ids(tok, f"{far}, {head}")
+    got = encode_prompts(comp, [f"{far}, {head}"], weighted=True)["hidden"][0]
+    assert torch.allclose(got[:77], _plain(tok, comp.text_encoder, ids[:75]), atol=1e-6)
+
+
+def test_trailing_break_adds_no_chunk(comp):
+    a = encode_prompts(comp, ["a red vase BREAK"], weighted=True)["hidden"]
+    b = encode_prompts(comp, ["a red vase"], weighted=True)["hidden"]
+    assert torch.equal(a, b)
+
+
 def test_break_starts_a_new_chunk(tok, comp):
     got = encode_prompts(comp, ["a red vase BREAK (blue:1.2) bowl"], weighted=True)["hidden"][0]
     assert got.shape == (154, 32)

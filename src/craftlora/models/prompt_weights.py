@@ -11,8 +11,9 @@ Syntax (A1111's, which ComfyUI shares):
 Encoding: the text's tokens (with their weights) are cut into chunks of ``model_max_length − 2``
 tokens (75 for CLIP), starting a new chunk at every ``BREAK``; each chunk is encoded on its own
 as ``BOS + tokens + EOS + padding`` (exactly what the tokenizer makes of a short prompt) and the
-chunks' hidden states are joined along the sequence. No comma back-tracking: a chunk is cut at
-the token limit.
+chunks' hidden states are joined along the sequence. As in A1111, when a chunk fills up and its
+last comma is at most 20 tokens from its end, the words after that comma move to the next chunk
+(a trailing ``BREAK`` adds no chunk).
 
 Emphasis (A1111's "Original" rule), per chunk and per text encoder: the chunk's output hidden
 states ``z`` (after clip skip) are multiplied token by token by the weights (BOS, EOS and padding
@@ -38,6 +39,7 @@ from typing import Any
 import torch
 
 EMPHASIS = 1.1
+COMMA_BACKTRACK = 20  # A1111's default "comma padding backtrack"
 _WEIGHT = re.compile(r":\s*([+-]?[.\d]+)\s*\)")
 _BREAK = re.compile(r"\s*\bBREAK\b\s*")
 _SPECIAL = "\\()[]:"
@@ -118,11 +120,12 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def token_chunks(tokenizer, text: str, *, weighted: bool = True
-                 ) -> list[tuple[list[int], list[float]]]:
+def token_chunks(tokenizer, text: str) -> list[tuple[list[int], list[float]]]:
     """(token ids, weights) per chunk of ``text``, without BOS/EOS; at least one chunk."""
-    size = tokenizer.model_max_length - 2
-    segments = parse_emphasis(text) if weighted else [[(text, 1.0)]]
+    segments = parse_emphasis(text)
+    if len(segments) > 1 and not segments[-1]:
+        segments.pop()  # a trailing BREAK opens no chunk
+    comma = tokenizer.get_vocab().get(",</w>")
     chunks: list[tuple[list[int], list[float]]] = []
     for seg in segments:
         ids: list[int] = []
@@ -131,9 +134,33 @@ def token_chunks(tokenizer, text: str, *, weighted: bool = True
             t = tokenizer(part, add_special_tokens=False, truncation=False, verbose=False)
             ids += t.input_ids
             ws += [w] * len(t.input_ids)
-        for s in range(0, max(len(ids), 1), size):
-            chunks.append((ids[s:s + size], ws[s:s + size]))
+        chunks += _cut(ids, ws, tokenizer.model_max_length - 2, comma)
     return chunks
+
+
+def _cut(ids: list[int], ws: list[float], size: int, comma: int | None
+         ) -> list[tuple[list[int], list[float]]]:
+    """Chunks of ``size`` tokens; a full chunk whose last comma is at most ``COMMA_BACKTRACK``
+    tokens from its end passes the words after that comma to the next chunk (A1111)."""
+    out: list[tuple[list[int], list[float]]] = []
+    cur: tuple[list[int], list[float]] = ([], [])
+    last_comma = -1
+    for t, w in zip(ids, ws, strict=True):
+        n = len(cur[0])
+        if comma is not None and t == comma:
+            last_comma = n
+        elif n == size and last_comma >= 0 and n - last_comma <= COMMA_BACKTRACK:
+            keep = last_comma + 1
+            out.append((cur[0][:keep], cur[1][:keep]))
+            cur, last_comma = (cur[0][keep:], cur[1][keep:]), -1
+        if len(cur[0]) == size:
+            out.append(cur)
+            cur, last_comma = ([], []), -1
+        cur[0].append(t)
+        cur[1].append(w)
+    if cur[0] or not out:
+        out.append(cur)
+    return out
 
 
 def longer_than_one_chunk(tokenizer, texts: Sequence[str]) -> list[str]:
@@ -183,9 +210,9 @@ def match_lengths(*contexts: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _encode_one(tokenizer, encoder, prompts: Sequence[str], clip_skip: int, sdxl: bool,
-                weighted: bool, device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per prompt: its chunks' hidden states joined [n·L, D], and its first chunk's output."""
-    per_prompt = [token_chunks(tokenizer, p, weighted=weighted) for p in prompts]
+    per_prompt = [token_chunks(tokenizer, p) for p in prompts]
     rows = [chunk_ids(tokenizer, ids, ws) for chunks in per_prompt for ids, ws in chunks]
     ids = torch.tensor([r[0] for r in rows], device=device)
     hidden, first = encoder_hidden(encoder, ids, clip_skip, sdxl=sdxl)
@@ -200,18 +227,14 @@ def _encode_one(tokenizer, encoder, prompts: Sequence[str], clip_skip: int, sdxl
 
 
 def encode_weighted(comp: Any, prompts: Sequence[str], *, clip_skip: int = 0,
-                    device: torch.device | None = None, weighted: bool = True
-                    ) -> dict[str, torch.Tensor]:
-    """``{"hidden": [B, L, D]}`` (SD) or ``{"hidden", "pooled"}`` (SDXL) with A1111 syntax.
-
-    ``weighted=False`` reads the text literally but still chunks it past 75 tokens. Prompts with
-    fewer chunks than others in the batch are repeated whole (see ``match_lengths``).
-    """
+                    device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """``{"hidden": [B, L, D]}`` (SD) or ``{"hidden", "pooled"}`` (SDXL) with A1111 syntax;
+    prompts with fewer chunks than others in the batch are repeated whole (``match_lengths``)."""
     device = device or comp.text_encoder.device
     pairs = [(comp.tokenizer, comp.text_encoder)]
     if comp.is_sdxl:
         pairs.append((comp.tokenizer_2, comp.text_encoder_2))
-    parts = [_encode_one(tok, enc, prompts, clip_skip, comp.is_sdxl, weighted, device)
+    parts = [_encode_one(tok, enc, prompts, clip_skip, comp.is_sdxl, device)
              for tok, enc in pairs]
     if len({tuple(h.shape[0] for h in p[0]) for p in parts}) > 1:
         raise ValueError("the two SDXL tokenizers cut the prompt into different chunks")
