@@ -125,7 +125,8 @@ def token_chunks(tokenizer, text: str) -> list[tuple[list[int], list[float]]]:
     segments = parse_emphasis(text)
     if len(segments) > 1 and not segments[-1]:
         segments.pop()  # a trailing BREAK opens no chunk
-    comma = tokenizer.get_vocab().get(",</w>")
+    comma = tokenizer.convert_tokens_to_ids(",</w>")
+    comma = None if comma == tokenizer.unk_token_id else comma
     chunks: list[tuple[list[int], list[float]]] = []
     for seg in segments:
         ids: list[int] = []
