@@ -101,3 +101,14 @@ def config_copy(folder: Path, out: Path, *, vocab: bool = True) -> Path:
         skip += ["vocab.json", "merges.txt", "tokenizer.json"]
     shutil.copytree(folder, out, ignore=shutil.ignore_patterns(*skip))
     return out
+
+
+def refiner_unet():
+    """An SDXL-refiner-style UNet: second encoder only, aesthetic score in the time ids."""
+    return UNet2DConditionModel(
+        sample_size=SPEC.latent_size, in_channels=4, out_channels=4, layers_per_block=1,
+        norm_num_groups=8, block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=TEXT_2,
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=5 * 8 + TEXT_2)

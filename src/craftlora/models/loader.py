@@ -305,6 +305,7 @@ def _load_hub(src: str, dtype: torch.dtype) -> Any:
 def _load_single_file(path: Path, *, config, tokenizer, prediction_type, dtype) -> Any:
     """A pipeline from an LDM single file, its configs from ``config`` or the shipped ones."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers.utils import logging as diffusers_logging
 
     info = inspect_checkpoint(path)
     try:
@@ -321,7 +322,12 @@ def _load_single_file(path: Path, *, config, tokenizer, prediction_type, dtype) 
     cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
     if not sdxl:
         kw.update(safety_checker=None, requires_safety_checker=False)
-    return cls.from_single_file(str(path), **kw)
+    before = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # its dtype casts warn although nothing changes
+    try:
+        return cls.from_single_file(str(path), **kw)
+    finally:
+        diffusers_logging.set_verbosity(before)
 
 
 def has_vocabulary(folder: Path) -> bool:

@@ -1,0 +1,169 @@
+"""SDXL in `generate`: text-to-image with a LoRA as diffusers makes it, ControlNet, refiner; and
+each family's single file through the CLI, offline."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import ControlNetModel, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
+from peft import LoraConfig, get_peft_model_state_dict
+from PIL import Image, ImageDraw
+from tiny_families import build_family, config_copy, refiner_unet
+from typer.testing import CliRunner
+
+from craftlora.catalog.workspace import Workspace
+from craftlora.cli.main import app
+from craftlora.config import Attribute, WorkspaceConfig
+from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanSet, save_plan
+from craftlora.generate.prompts import PromptSpec
+from craftlora.generate.runner import generate
+from craftlora.generate.samplers import set_sampler
+from craftlora.models.ldm_families import save_family_checkpoint
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def sdxl(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sdxl")
+    pipe, folder = build_family("sdxl", root, corpus=("white glaze vase tall neck",))
+    return pipe, folder, root
+
+
+def _ws(tmp_path) -> Workspace:
+    cfg = WorkspaceConfig(name="t", caption_template="{glaze} glaze {type}", attributes={
+        "glaze": Attribute(values=["white", "celadon"]), "type": Attribute(values=["vase"])})
+    return Workspace.create(tmp_path / "ws", cfg)
+
+
+def plan_file(tmp_path, *, loras=(), sketch="", count=2, model="mini", **gen):
+    settings = dict(steps=2, batch_size=2, width=SIZE, height=SIZE, sampler="Euler", cfg=5.0,
+                    clip_skip=1, model=model, **gen)
+    plan = Plan(generation=GenerationSettings(**settings),
+                prompt=PromptSpec(loras=list(loras), negative="blurry"),
+                sets=[PlanSet(name="syn", entries=[PlanEntry(
+                    id="a", tier="extreme_rare", count=count, sketch=sketch,
+                    attributes={"glaze": "white", "type": "vase"})])])
+    path = tmp_path / "plan.toml"
+    save_plan(plan, path)
+    return path
+
+
+def save_sdxl_lora(pipe, out_dir, name: str):
+    """A LoRA on the UNet and the first text encoder, B non-zero so that it changes images."""
+    torch.manual_seed(1)
+    unet, te = copy.deepcopy(pipe.unet), copy.deepcopy(pipe.text_encoder)
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    te.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
+                              target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+    StableDiffusionXLPipeline.save_lora_weights(
+        out_dir, unet_lora_layers=get_peft_model_state_dict(unet),
+        text_encoder_lora_layers=get_peft_model_state_dict(te),
+        weight_name=f"{name}.safetensors", safe_serialization=True)
+    return out_dir / f"{name}.safetensors"
+
+
+def _pixels(ws, rec) -> np.ndarray:
+    return np.asarray(Image.open(ws.resolve(rec.path)).convert("RGB"))
+
+
+def test_sdxl_folder_with_a_lora_makes_what_diffusers_makes(tmp_path, sdxl):
+    pipe, folder, _ = sdxl
+    lora = save_sdxl_lora(pipe, tmp_path / "loras", "xlstyle")
+    plan = plan_file(tmp_path, loras=["<lora:xlstyle:0.8>"], model=str(folder))
+    with _ws(tmp_path) as ws:
+        result = generate(ws, plan, model=str(folder), lora_dirs=[lora.parent], progress=False)
+        assert result.made == 2
+        recs = sorted(ws.catalog.images(set_name="syn"), key=lambda r: r.provenance["index"])
+        prov = recs[0].provenance
+        assert prov["model"] == str(folder) and len(prov["model_hash"]) == 64
+        assert prov["loras"][0]["sha256"] == hashlib.sha256(lora.read_bytes()).hexdigest()
+        assert (prov["width"], prov["height"]) == (SIZE, SIZE)
+        got = [_pixels(ws, r) for r in recs]
+
+    ref = StableDiffusionXLPipeline.from_pretrained(folder, local_files_only=True)
+    ref.set_progress_bar_config(disable=True)
+    set_sampler(ref, "Euler")
+    ref.load_lora_weights(str(lora), adapter_name="xlstyle")
+    ref.set_adapters(["xlstyle"], adapter_weights=[0.8])
+    want = ref(prompt=[prov["prompt_text"]] * 2, negative_prompt=["blurry"] * 2,
+               num_inference_steps=2, guidance_scale=5.0, width=SIZE, height=SIZE,
+               generator=[torch.Generator("cpu").manual_seed(r.provenance["seed"]) for r in recs],
+               output_type="np").images
+    for g, w in zip(got, want, strict=True):
+        diff = np.abs(g.astype(int) - (w * 255).round().astype(int))
+        assert diff.max() <= 1, diff.max()  # the PNG holds 8-bit values
+    ref.disable_lora()
+    plain = ref(prompt=prov["prompt_text"], negative_prompt="blurry", num_inference_steps=2,
+                guidance_scale=5.0, width=SIZE, height=SIZE, output_type="np",
+                generator=torch.Generator("cpu").manual_seed(recs[0].provenance["seed"])).images
+    assert np.abs(got[0] - plain[0] * 255).mean() > 1.0  # the LoRA changed the image
+
+
+def test_sdxl_controlnet_and_refiner(tmp_path, sdxl):
+    pipe, folder, root = sdxl
+    cn_dir = tmp_path / "cn"
+    torch.manual_seed(2)
+    cn = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=(8, 16))
+    with torch.no_grad():
+        for p in cn.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    cn.save_pretrained(cn_dir, safe_serialization=True)
+    sketch = tmp_path / "sketch.png"
+    img = Image.new("RGB", (SIZE, SIZE), "white")
+    ImageDraw.Draw(img).ellipse((6, 4, 26, 28), outline="black", width=2)
+    img.save(sketch)
+    refiner = tmp_path / "refiner"
+    StableDiffusionXLImg2ImgPipeline(
+        vae=pipe.vae, text_encoder=None, text_encoder_2=pipe.text_encoder_2, tokenizer=None,
+        tokenizer_2=pipe.tokenizer_2, unet=refiner_unet(), scheduler=pipe.scheduler,
+        requires_aesthetics_score=True, force_zeros_for_empty_prompt=False,
+    ).save_pretrained(refiner, safe_serialization=True)
+
+    plan = plan_file(tmp_path, sketch=str(sketch), count=1, model=str(folder))
+    with _ws(tmp_path) as ws:
+        generate(ws, plan, model=str(folder), controlnet=str(cn_dir), progress=False)
+        (rec,) = ws.catalog.images(set_name="syn")
+        assert rec.provenance["controlnet"]["source"] == str(cn_dir)
+        assert 0.0 <= rec.provenance["contour"]["tolerant_f1"] <= 1.0
+        guided = _pixels(ws, rec)
+    with _ws(tmp_path / "r") as ws:
+        generate(ws, plan, model=str(folder), controlnet=str(cn_dir), refiner=refiner,
+                 progress=False)
+        (rec,) = ws.catalog.images(set_name="syn")
+        assert rec.provenance["refiner"]["source"] == str(refiner)
+        assert rec.provenance["refiner"]["strength"] == 0.3
+        assert np.abs(_pixels(ws, rec).astype(int) - guided).mean() > 1.0
+    sd_plan = plan_file(tmp_path / "sd", count=1)
+    with _ws(tmp_path / "sd") as ws, pytest.raises(ValueError, match="follows an SDXL base"):
+        generate(ws, sd_plan, model="mini", refiner=refiner, progress=False)
+
+
+@pytest.mark.parametrize("family", ["sd15", "sd2", "sdxl"])
+def test_single_file_of_each_family_generates_offline_from_the_cli(tmp_path, family,
+                                                                   monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipe, folder = build_family(family, tmp_path / "m", corpus=("white glaze vase",))
+    ckpt = save_family_checkpoint(family, pipe.unet, pipe.vae, pipe.text_encoder,
+                                  tmp_path / f"{family}.safetensors",
+                                  text_encoder_2=getattr(pipe, "text_encoder_2", None))
+    config = config_copy(folder, tmp_path / "config", vocab=False)
+    plan = plan_file(tmp_path, count=1, model=str(ckpt))
+    _ws(tmp_path).close()
+    args = ["generate", str(tmp_path / "ws"), "--plan", str(plan), "--model", str(ckpt),
+            "--model-config", str(config), "--json"]
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code != 0 and "--tokenizer DIR" in bad.output
+    ok = CliRunner().invoke(app, [*args, "--tokenizer", str(tmp_path / "m" / "tok")])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["made"] == 1
+    with Workspace.open(tmp_path / "ws") as ws:
+        (rec,) = ws.catalog.images(set_name="syn")
+        assert rec.provenance["model"] == str(ckpt)
+        assert np.asarray(Image.open(ws.resolve(rec.path))).std() > 1.0
