@@ -13,19 +13,22 @@ import torch
 from diffusers import ControlNetModel, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
 from peft import LoraConfig, get_peft_model_state_dict
 from PIL import Image, ImageDraw
-from tiny_families import build_family, config_copy, refiner_unet
+from tiny_families import (
+    SIZE,
+    build_family,
+    config_copy,
+    pixels,
+    plan_file,
+    refiner_unet,
+    workspace,
+)
 from typer.testing import CliRunner
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.cli.main import app
-from craftlora.config import Attribute, WorkspaceConfig
-from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanSet, save_plan
-from craftlora.generate.prompts import PromptSpec
 from craftlora.generate.runner import generate
 from craftlora.generate.samplers import set_sampler
 from craftlora.models.ldm_families import save_family_checkpoint
-
-SIZE = 32
 
 
 @pytest.fixture(scope="module")
@@ -33,25 +36,6 @@ def sdxl(tmp_path_factory):
     root = tmp_path_factory.mktemp("sdxl")
     pipe, folder = build_family("sdxl", root, corpus=("white glaze vase tall neck",))
     return pipe, folder, root
-
-
-def _ws(tmp_path) -> Workspace:
-    cfg = WorkspaceConfig(name="t", caption_template="{glaze} glaze {type}", attributes={
-        "glaze": Attribute(values=["white", "celadon"]), "type": Attribute(values=["vase"])})
-    return Workspace.create(tmp_path / "ws", cfg)
-
-
-def plan_file(tmp_path, *, loras=(), sketch="", count=2, model="mini", **gen):
-    settings = dict(steps=2, batch_size=2, width=SIZE, height=SIZE, sampler="Euler", cfg=5.0,
-                    clip_skip=1, model=model, **gen)
-    plan = Plan(generation=GenerationSettings(**settings),
-                prompt=PromptSpec(loras=list(loras), negative="blurry"),
-                sets=[PlanSet(name="syn", entries=[PlanEntry(
-                    id="a", tier="extreme_rare", count=count, sketch=sketch,
-                    attributes={"glaze": "white", "type": "vase"})])])
-    path = tmp_path / "plan.toml"
-    save_plan(plan, path)
-    return path
 
 
 def save_sdxl_lora(pipe, out_dir, name: str):
@@ -69,15 +53,11 @@ def save_sdxl_lora(pipe, out_dir, name: str):
     return out_dir / f"{name}.safetensors"
 
 
-def _pixels(ws, rec) -> np.ndarray:
-    return np.asarray(Image.open(ws.resolve(rec.path)).convert("RGB"))
-
-
 def test_sdxl_folder_with_a_lora_makes_what_diffusers_makes(tmp_path, sdxl):
     pipe, folder, _ = sdxl
     lora = save_sdxl_lora(pipe, tmp_path / "loras", "xlstyle")
     plan = plan_file(tmp_path, loras=["<lora:xlstyle:0.8>"], model=str(folder))
-    with _ws(tmp_path) as ws:
+    with workspace(tmp_path) as ws:
         result = generate(ws, plan, model=str(folder), lora_dirs=[lora.parent], progress=False)
         assert result.made == 2
         recs = sorted(ws.catalog.images(set_name="syn"), key=lambda r: r.provenance["index"])
@@ -85,7 +65,7 @@ def test_sdxl_folder_with_a_lora_makes_what_diffusers_makes(tmp_path, sdxl):
         assert prov["model"] == str(folder) and len(prov["model_hash"]) == 64
         assert prov["loras"][0]["sha256"] == hashlib.sha256(lora.read_bytes()).hexdigest()
         assert (prov["width"], prov["height"]) == (SIZE, SIZE)
-        got = [_pixels(ws, r) for r in recs]
+        got = [pixels(ws, r) for r in recs]
 
     ref = StableDiffusionXLPipeline.from_pretrained(folder, local_files_only=True)
     ref.set_progress_bar_config(disable=True)
@@ -127,21 +107,21 @@ def test_sdxl_controlnet_and_refiner(tmp_path, sdxl):
     ).save_pretrained(refiner, safe_serialization=True)
 
     plan = plan_file(tmp_path, sketch=str(sketch), count=1, model=str(folder))
-    with _ws(tmp_path) as ws:
+    with workspace(tmp_path) as ws:
         generate(ws, plan, model=str(folder), controlnet=str(cn_dir), progress=False)
         (rec,) = ws.catalog.images(set_name="syn")
         assert rec.provenance["controlnet"]["source"] == str(cn_dir)
         assert 0.0 <= rec.provenance["contour"]["tolerant_f1"] <= 1.0
-        guided = _pixels(ws, rec)
-    with _ws(tmp_path / "r") as ws:
+        guided = pixels(ws, rec)
+    with workspace(tmp_path / "r") as ws:
         generate(ws, plan, model=str(folder), controlnet=str(cn_dir), refiner=refiner,
                  progress=False)
         (rec,) = ws.catalog.images(set_name="syn")
         assert rec.provenance["refiner"]["source"] == str(refiner)
         assert rec.provenance["refiner"]["strength"] == 0.3
-        assert np.abs(_pixels(ws, rec).astype(int) - guided).mean() > 1.0
+        assert np.abs(pixels(ws, rec).astype(int) - guided).mean() > 1.0
     sd_plan = plan_file(tmp_path / "sd", count=1)
-    with _ws(tmp_path / "sd") as ws, pytest.raises(ValueError, match="follows an SDXL base"):
+    with workspace(tmp_path / "sd") as ws, pytest.raises(ValueError, match="follows an SDXL base"):
         generate(ws, sd_plan, model="mini", refiner=refiner, progress=False)
 
 
@@ -155,7 +135,7 @@ def test_single_file_of_each_family_generates_offline_from_the_cli(tmp_path, fam
                                   text_encoder_2=getattr(pipe, "text_encoder_2", None))
     config = config_copy(folder, tmp_path / "config", vocab=False)
     plan = plan_file(tmp_path, count=1, model=str(ckpt))
-    _ws(tmp_path).close()
+    workspace(tmp_path).close()
     args = ["generate", str(tmp_path / "ws"), "--plan", str(plan), "--model", str(ckpt),
             "--model-config", str(config), "--json"]
     bad = CliRunner().invoke(app, args)

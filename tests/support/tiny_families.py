@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import (
     EulerDiscreteScheduler,
@@ -18,8 +19,13 @@ from diffusers import (
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
+from PIL import Image
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from craftlora.catalog.workspace import Workspace
+from craftlora.config import Attribute, WorkspaceConfig
+from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanSet, save_plan
+from craftlora.generate.prompts import PromptSpec
 from craftlora.models.tiny import (
     BASE_CORPUS,
     TinySpec,
@@ -29,6 +35,7 @@ from craftlora.models.tiny import (
 from craftlora.models.tokenizer import BOS, EOS, build_clip_tokenizer, load_clip_tokenizer
 
 SPEC = TinySpec(vae_channels=(16, 32), image_size=32)
+SIZE = 32  # generation tests' image side
 TEXT_1, TEXT_2 = 32, 48  # SDXL's two encoder widths differ, as 768 / 1280 do
 
 
@@ -112,3 +119,26 @@ def refiner_unet():
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=TEXT_2,
         attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
         addition_time_embed_dim=8, projection_class_embeddings_input_dim=5 * 8 + TEXT_2)
+
+
+def workspace(tmp_path) -> Workspace:
+    cfg = WorkspaceConfig(name="t", caption_template="{glaze} glaze {type}", attributes={
+        "glaze": Attribute(values=["white", "celadon"]), "type": Attribute(values=["vase"])})
+    return Workspace.create(tmp_path / "ws", cfg)
+
+
+def plan_file(tmp_path, *, loras=(), sketch="", count=2, model="mini", **gen):
+    settings = {"steps": 2, "batch_size": 2, "width": SIZE, "height": SIZE, "sampler": "Euler",
+                "cfg": 5.0, "clip_skip": 1, "model": model, **gen}
+    plan = Plan(generation=GenerationSettings(**settings),
+                prompt=PromptSpec(loras=list(loras), negative="blurry"),
+                sets=[PlanSet(name="syn", entries=[PlanEntry(
+                    id="a", tier="extreme_rare", count=count, sketch=sketch,
+                    attributes={"glaze": "white", "type": "vase"})])])
+    path = tmp_path / "plan.toml"
+    save_plan(plan, path)
+    return path
+
+
+def pixels(ws, rec) -> np.ndarray:
+    return np.asarray(Image.open(ws.resolve(rec.path)).convert("RGB"))
