@@ -152,3 +152,53 @@ def test_unknown_layouts_and_pickles_are_refused_naming_the_file(tmp_path):
     ckpt.write_bytes(b"not read")
     with pytest.raises(ModelSourceError, match=r"model\.ckpt: pickle.*convert"):
         load_components(ckpt, allow_network=False)
+
+
+@pytest.mark.parametrize("name", ["sd15", "sd2-768-v", "sdxl-base"])
+def test_full_size_layouts_convert_into_the_shipped_configs(name):
+    """At full size (meta tensors, no memory): a model built from a shipped config, written in
+    LDM names, is read back by diffusers' converters into exactly that model's tensors, and its
+    header picks the same config."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_clip_checkpoint,
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+        convert_open_clip_checkpoint,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from craftlora.models.family import checkpoint_info
+    from craftlora.models.ldm_families import family_to_ldm
+
+    d = CONFIGS / name
+    family = {"sd15": "sd15", "sd2-768-v": "sd2", "sdxl-base": "sdxl"}[name]
+    with torch.device("meta"):
+        unet_cfg = UNet2DConditionModel.load_config(d / "unet")
+        unet = UNet2DConditionModel.from_config(unet_cfg)
+        vae_cfg = AutoencoderKL.load_config(d / "vae")
+        vae = AutoencoderKL.from_config(vae_cfg)
+        te = CLIPTextModel(CLIPTextConfig.from_pretrained(d / "text_encoder"))
+        te2 = (CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(d / "text_encoder_2"))
+               if family == "sdxl" else None)
+    ldm = family_to_ldm(family, unet, vae, te, te2)
+    shapes = {k: list(t.shape) for k, t in ldm.items()}
+    info = checkpoint_info(f"{name}.safetensors", shapes)
+    assert info.family == family and config_for(info).name == name
+
+    def same(model, converted):
+        want = {k: list(t.shape) for k, t in model.state_dict().items()
+                if not k.endswith("position_ids")}
+        got = {k.removeprefix("text_model.") if not hasattr(model, "text_model") else k:
+               list(t.shape) for k, t in converted.items()}
+        assert got == want
+
+    same(unet, convert_ldm_unet_checkpoint(ldm, unet_cfg))
+    same(vae, convert_ldm_vae_checkpoint(ldm, vae_cfg))
+    if family == "sd15":
+        same(te, convert_ldm_clip_checkpoint(ldm))
+    elif family == "sd2":
+        same(te, convert_open_clip_checkpoint(te, ldm, prefix="cond_stage_model.model."))
+    else:
+        same(te, convert_ldm_clip_checkpoint(ldm))
+        same(te2, convert_open_clip_checkpoint(te2, ldm, prefix="conditioner.embedders.1.model."))

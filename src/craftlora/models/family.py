@@ -63,7 +63,11 @@ def read_shapes(path: str | Path) -> dict[str, list[int]]:
 
 def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
     """The family and sizes of a single-file checkpoint; CheckpointLayoutError when unknown."""
-    shapes = read_shapes(path)
+    return checkpoint_info(path, read_shapes(path))
+
+
+def checkpoint_info(path: str | Path, shapes: dict[str, list[int]]) -> CheckpointInfo:
+    """The family and sizes that tensor names and shapes (of the file ``path``) tell."""
     family = next((f for f, key in _TEXT.items() if key in shapes), None)
     if family == "sdxl" and f"{_UNET}label_emb.0.0.weight" not in shapes:
         family = None

@@ -102,7 +102,8 @@ def sdxl_unet_to_ldm(state_dict: Mapping[str, torch.Tensor], config: Mapping[str
 
 def family_to_ldm(family: str, unet: Any, vae: Any, text_encoder: Any,
                   text_encoder_2: Any = None) -> dict[str, torch.Tensor]:
-    """The whole model of ``family`` (``sd15``, ``sd2``, ``sdxl``) as one LDM state dict."""
+    """The whole model of ``family`` (``sd15``, ``sd2``, ``sdxl``) as one LDM state dict (on the
+    modules' device: meta tensors give the full-size layout without memory)."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, not {family!r}")
     if (family == "sdxl") != (text_encoder_2 is not None):
@@ -118,8 +119,7 @@ def family_to_ldm(family: str, unet: Any, vae: Any, text_encoder: Any,
                  else (CLIP_PREFIX, clip_to_ldm(te))]
     parts = [(UNET_PREFIX, unet_sd), (VAE_PREFIX, vae_to_ldm(vae.state_dict(), vae.config)),
              *texts]
-    return {prefix + k: t.detach().cpu().contiguous()
-            for prefix, sd in parts for k, t in sd.items()}
+    return {prefix + k: t.detach().contiguous() for prefix, sd in parts for k, t in sd.items()}
 
 
 def save_family_checkpoint(family: str, unet: Any, vae: Any, text_encoder: Any,
@@ -130,7 +130,8 @@ def save_family_checkpoint(family: str, unet: Any, vae: Any, text_encoder: Any,
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: single-file checkpoints are written as .safetensors")
-    sd = family_to_ldm(family, unet, vae, text_encoder, text_encoder_2)
+    sd = {k: t.cpu() for k, t in family_to_ldm(family, unet, vae, text_encoder,
+                                               text_encoder_2).items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(sd, str(tmp), metadata={"format": "pt"})
