@@ -56,7 +56,7 @@ from craftlora.generate.img2img import (
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
 from craftlora.generate.samplers import set_sampler
-from craftlora.models.text import diffusers_clip_skip, encode_sdxl_text, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 
 SYNTHETIC_DIR = "synthetic"
 CLAIM_WAIT_S = 0.5  # how often a run re-checks ids another live run is making
@@ -308,7 +308,7 @@ def generate(
                     time.sleep(CLAIM_WAIT_S)
                     continue
                 kw: dict[str, Any] = dict(
-                    **prompt_kwargs(pipe, [j.text for j in batch],
+                    **prompt_embeds(pipe, [j.text for j in batch],
                                     [plan.prompt.negative] * len(batch), clip_skip),
                     num_inference_steps=g.steps,
                     guidance_scale=g.cfg,
@@ -372,18 +372,6 @@ def generate(
     result.images_per_s = len(todo) / gen_s if gen_s > 0 else 0.0
     result.wall_s = time.perf_counter() - t0
     return result
-
-
-def prompt_kwargs(pipe: Any, texts: Sequence[str], negatives: Sequence[str],
-                  clip_skip: int | None) -> dict[str, torch.Tensor]:
-    """Prompt and negative embeddings for a pipeline call (SDXL: with the pooled ones)."""
-    if not is_sdxl(pipe):
-        return {"prompt_embeds": encode_text(pipe, texts, clip_skip),
-                "negative_prompt_embeds": encode_text(pipe, negatives, clip_skip)}
-    hidden, pooled = encode_sdxl_text(pipe, texts, clip_skip)
-    neg_hidden, neg_pooled = encode_sdxl_text(pipe, negatives, clip_skip)
-    return {"prompt_embeds": hidden, "pooled_prompt_embeds": pooled,
-            "negative_prompt_embeds": neg_hidden, "negative_pooled_prompt_embeds": neg_pooled}
 
 
 def _claim_batch(ws: Workspace, claims: Claims, pending: list[Job], size: int,

@@ -111,3 +111,16 @@ def encode_sdxl_text(pipe: Any, texts: Sequence[str], clip_skip: int | None
     out = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0)
     dtype = pipe.text_encoder_2.dtype
     return out["hidden"].to(dtype=dtype), out["pooled"].to(dtype=dtype)
+
+
+def prompt_embeds(pipe: Any, texts: Sequence[str], negatives: Sequence[str],
+                  clip_skip: int | None) -> dict[str, torch.Tensor]:
+    """The prompt and negative embedding arguments of an SD or SDXL pipeline call (SDXL with
+    the pooled ones; the pipeline adds the size/crop ids itself)."""
+    if getattr(pipe, "text_encoder_2", None) is None:
+        return {"prompt_embeds": encode_text(pipe, texts, clip_skip),
+                "negative_prompt_embeds": encode_text(pipe, negatives, clip_skip)}
+    hidden, pooled = encode_sdxl_text(pipe, texts, clip_skip)
+    neg_hidden, neg_pooled = encode_sdxl_text(pipe, negatives, clip_skip)
+    return {"prompt_embeds": hidden, "pooled_prompt_embeds": pooled,
+            "negative_prompt_embeds": neg_hidden, "negative_pooled_prompt_embeds": neg_pooled}
