@@ -47,7 +47,10 @@ def test_family_read_from_the_header(made):
     assert info.context_dim == pipe.unet.config.cross_attention_dim
     assert info.model_channels == 16
     assert info.text_width == (48 if family == "sdxl" else 32)
-    assert locate_source(ckpt, allow_network=False).family == ("sdxl" if family == "sdxl" else "sd")
+    found = locate_source(ckpt, config=made[2], allow_network=False)
+    assert found.family == ("sdxl" if family == "sdxl" else "sd")
+    with pytest.raises(ModelSourceError, match="not those of the shipped"):
+        locate_source(ckpt, allow_network=False)  # before any weight is read
 
 
 def test_single_file_loads_offline_with_exact_weights_and_images(made, monkeypatch):

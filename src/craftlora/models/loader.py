@@ -207,6 +207,8 @@ def locate_source(
             raise ModelSourceError(f"{path}: no such model file (checkpoint file not found)")
         try:
             info = inspect_checkpoint(path)
+            if config is None:
+                config_for(info)  # its sizes match a shipped config (SD 2.x: either one)
         except CheckpointLayoutError as e:
             raise ModelSourceError(str(e)) from e
         if config is not None and not (Path(config) / "model_index.json").is_file():
@@ -258,9 +260,9 @@ def load_components(
     allow_network: bool | None = None,
 ) -> Components:
     """Load an SD-family model from any supported source (see module doc)."""
-    found = locate_source(source, config=config, allow_network=allow_network)
     if prediction_type is not None:
-        shipped_config("sd15", prediction_type)  # validates the name before any weight is read
+        shipped_config("sd15", prediction_type)  # validates the name before anything is read
+    found = locate_source(source, config=config, allow_network=allow_network)
     if found.kind == "single_file":
         pipe = _load_single_file(Path(found.path), config=config, tokenizer=tokenizer,
                                  prediction_type=prediction_type, dtype=dtype)
