@@ -205,3 +205,13 @@ def test_full_size_layouts_convert_into_the_shipped_configs(name):
     else:
         same(te, convert_ldm_clip_checkpoint(ldm))
         same(te2, convert_open_clip_checkpoint(te2, ldm, prefix="conditioner.embedders.1.model."))
+
+
+def test_a_config_of_other_sizes_is_named(tmp_path):
+    """An SD 1.5-layout file read with the configs of another (SD 2-style) model: one error."""
+    pipe, _ = build_family("sd15", tmp_path / "a")
+    ckpt = save_family_checkpoint("sd15", pipe.unet, pipe.vae, pipe.text_encoder,
+                                  tmp_path / "a.safetensors")
+    _, other = build_family("sd2", tmp_path / "b")
+    with pytest.raises(ModelSourceError, match=r"a\.safetensors: does not load with the configs"):
+        load_components(ckpt, config=config_copy(other, tmp_path / "cfg"), allow_network=False)

@@ -328,6 +328,10 @@ def _load_single_file(path: Path, *, config, tokenizer, prediction_type, dtype) 
     diffusers_logging.set_verbosity_error()  # its dtype casts warn although nothing changes
     try:
         return cls.from_single_file(str(path), **kw)
+    except (RuntimeError, ValueError, KeyError, OSError) as e:  # sizes or names that differ
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ModelSourceError(f"{path}: does not load with the configs in {folder} ({first}); "
+                               "pass --model-config DIR of the same architecture") from e
     finally:
         diffusers_logging.set_verbosity(before)
 
