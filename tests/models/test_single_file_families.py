@@ -215,3 +215,9 @@ def test_a_config_of_other_sizes_is_named(tmp_path):
     _, other = build_family("sd2", tmp_path / "b")
     with pytest.raises(ModelSourceError, match=r"a\.safetensors: does not load with the configs"):
         load_components(ckpt, config=config_copy(other, tmp_path / "cfg"), allow_network=False)
+
+
+def test_single_file_options_on_a_folder_are_refused(made):
+    _, _, folder, _, root = made
+    with pytest.raises(ModelSourceError, match="for single-file checkpoints"):
+        load_components(folder, tokenizer=root / "tok")

@@ -263,6 +263,9 @@ def load_components(
     if prediction_type is not None:
         shipped_config("sd15", prediction_type)  # validates the name before anything is read
     found = locate_source(source, config=config, allow_network=allow_network)
+    if found.kind != "single_file" and (config is not None or tokenizer is not None):
+        raise ModelSourceError(f"{source}: a model config or tokenizer folder is for single-file "
+                               f"checkpoints; this {found.kind} brings its own (drop it)")
     if found.kind == "single_file":
         pipe = _load_single_file(Path(found.path), config=config, tokenizer=tokenizer,
                                  prediction_type=prediction_type, dtype=dtype)
