@@ -3,23 +3,24 @@ each family's single file through the CLI, offline."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 
 import numpy as np
 import pytest
 import torch
-from diffusers import ControlNetModel, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
-from peft import LoraConfig, get_peft_model_state_dict
-from PIL import Image, ImageDraw
+from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
+from PIL import Image
 from tiny_families import (
     SIZE,
     build_family,
     config_copy,
+    outline_sketch,
     pixels,
     plan_file,
     refiner_unet,
+    save_controlnet,
+    save_lora,
     workspace,
 )
 from typer.testing import CliRunner
@@ -38,24 +39,9 @@ def sdxl(tmp_path_factory):
     return pipe, folder, root
 
 
-def save_sdxl_lora(pipe, out_dir, name: str):
-    """A LoRA on the UNet and the first text encoder, B non-zero so that it changes images."""
-    torch.manual_seed(1)
-    unet, te = copy.deepcopy(pipe.unet), copy.deepcopy(pipe.text_encoder)
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    te.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
-                              target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
-    StableDiffusionXLPipeline.save_lora_weights(
-        out_dir, unet_lora_layers=get_peft_model_state_dict(unet),
-        text_encoder_lora_layers=get_peft_model_state_dict(te),
-        weight_name=f"{name}.safetensors", safe_serialization=True)
-    return out_dir / f"{name}.safetensors"
-
-
 def test_sdxl_folder_with_a_lora_makes_what_diffusers_makes(tmp_path, sdxl):
     pipe, folder, _ = sdxl
-    lora = save_sdxl_lora(pipe, tmp_path / "loras", "xlstyle")
+    lora = save_lora(pipe, tmp_path / "loras", "xlstyle")
     plan = plan_file(tmp_path, loras=["<lora:xlstyle:0.8>"], model=str(folder))
     with workspace(tmp_path) as ws:
         result = generate(ws, plan, model=str(folder), lora_dirs=[lora.parent], progress=False)
@@ -88,17 +74,8 @@ def test_sdxl_folder_with_a_lora_makes_what_diffusers_makes(tmp_path, sdxl):
 
 def test_sdxl_controlnet_and_refiner(tmp_path, sdxl):
     pipe, folder, root = sdxl
-    cn_dir = tmp_path / "cn"
-    torch.manual_seed(2)
-    cn = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=(8, 16))
-    with torch.no_grad():
-        for p in cn.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    cn.save_pretrained(cn_dir, safe_serialization=True)
-    sketch = tmp_path / "sketch.png"
-    img = Image.new("RGB", (SIZE, SIZE), "white")
-    ImageDraw.Draw(img).ellipse((6, 4, 26, 28), outline="black", width=2)
-    img.save(sketch)
+    cn_dir = save_controlnet(pipe, tmp_path / "cn")
+    sketch = outline_sketch(tmp_path / "sketch.png")
     refiner = tmp_path / "refiner"
     StableDiffusionXLImg2ImgPipeline(
         vae=pipe.vae, text_encoder=None, text_encoder_2=pipe.text_encoder_2, tokenizer=None,
@@ -128,22 +105,46 @@ def test_sdxl_controlnet_and_refiner(tmp_path, sdxl):
 @pytest.mark.parametrize("family", ["sd15", "sd2", "sdxl"])
 def test_single_file_of_each_family_generates_offline_from_the_cli(tmp_path, family,
                                                                    monkeypatch):
+    """Each family's single file, offline, with a LoRA: plain, then ControlNet + img2img, then
+    inpainting; every image in the catalog with what made it."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pipe, folder = build_family(family, tmp_path / "m", corpus=("white glaze vase",))
     ckpt = save_family_checkpoint(family, pipe.unet, pipe.vae, pipe.text_encoder,
                                   tmp_path / f"{family}.safetensors",
                                   text_encoder_2=getattr(pipe, "text_encoder_2", None))
     config = config_copy(folder, tmp_path / "config", vocab=False)
-    plan = plan_file(tmp_path, count=1, model=str(ckpt))
-    workspace(tmp_path).close()
-    args = ["generate", str(tmp_path / "ws"), "--plan", str(plan), "--model", str(ckpt),
-            "--model-config", str(config), "--json"]
-    bad = CliRunner().invoke(app, args)
+    lora = save_lora(pipe, tmp_path / "loras", "style")
+    cn = save_controlnet(pipe, tmp_path / "cn")
+    sketch = outline_sketch(tmp_path / "sketch.png")
+    init = tmp_path / "init.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), np.uint8)).save(init)
+    mask = tmp_path / "mask.png"
+    Image.new("L", (SIZE, SIZE), 255).save(mask)
+    model = ["--model", str(ckpt), "--model-config", str(config), "--lora-dir", str(lora.parent),
+             "--json"]
+    workspace(tmp_path / "p0").close()
+    bad = CliRunner().invoke(app, ["generate", str(tmp_path / "p0" / "ws"), "--plan",
+                                   str(plan_file(tmp_path / "p0", count=1)), *model])
     assert bad.exit_code != 0 and "--tokenizer DIR" in bad.output
-    ok = CliRunner().invoke(app, [*args, "--tokenizer", str(tmp_path / "m" / "tok")])
-    assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["made"] == 1
-    with Workspace.open(tmp_path / "ws") as ws:
-        (rec,) = ws.catalog.images(set_name="syn")
-        assert rec.provenance["model"] == str(ckpt)
-        assert np.asarray(Image.open(ws.resolve(rec.path))).std() > 1.0
+    model += ["--tokenizer", str(tmp_path / "m" / "tok")]
+    runs = {"text": [], "guided": ["--controlnet", str(cn), "--init-image", str(init),
+                                   "--strength", "0.6"],
+            "inpaint": ["--init-image", str(init), "--mask", str(mask)]}
+    for name, extra in runs.items():
+        plan = plan_file(tmp_path / name, count=1, steps=4, model=str(ckpt),
+                         loras=["<lora:style:0.7>"], sketch=str(sketch) if name == "guided" else "")
+        workspace(tmp_path / name).close()
+        ok = CliRunner().invoke(app, ["generate", str(tmp_path / name / "ws"), "--plan",
+                                      str(plan), *model, *extra])
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.stdout)["made"] == 1
+        with Workspace.open(tmp_path / name / "ws") as ws:
+            (rec,) = ws.catalog.images(set_name="syn")
+            prov = rec.provenance
+            assert prov["model"] == str(ckpt)
+            assert prov["loras"][0]["sha256"] == hashlib.sha256(lora.read_bytes()).hexdigest()
+            assert prov.get("mode", "text") == ("img2img" if name == "guided" else name)
+            assert ("controlnet" in prov) == (name == "guided")
+            if name != "text":
+                assert prov["init_image"]["sha256"] == hashlib.sha256(init.read_bytes()).hexdigest()
+            assert np.asarray(Image.open(ws.resolve(rec.path))).std() > 1.0

@@ -8,18 +8,21 @@ block. Saved as diffusers folders; ``craftlora.models.ldm_families`` writes thei
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 from diffusers import (
+    ControlNetModel,
     EulerDiscreteScheduler,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
-from PIL import Image
+from peft import LoraConfig, get_peft_model_state_dict
+from PIL import Image, ImageDraw
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from craftlora.catalog.workspace import Workspace
@@ -142,3 +145,36 @@ def plan_file(tmp_path, *, loras=(), sketch="", count=2, model="mini", **gen):
 
 def pixels(ws, rec) -> np.ndarray:
     return np.asarray(Image.open(ws.resolve(rec.path)).convert("RGB"))
+
+
+def save_lora(pipe, out_dir: Path, name: str) -> Path:
+    """A LoRA on the UNet and the first text encoder, B non-zero so that it changes images."""
+    torch.manual_seed(1)
+    unet, te = copy.deepcopy(pipe.unet), copy.deepcopy(pipe.text_encoder)
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    te.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
+                              target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+    type(pipe).save_lora_weights(
+        out_dir, unet_lora_layers=get_peft_model_state_dict(unet),
+        text_encoder_lora_layers=get_peft_model_state_dict(te),
+        weight_name=f"{name}.safetensors", safe_serialization=True)
+    return out_dir / f"{name}.safetensors"
+
+
+def save_controlnet(pipe, out_dir: Path) -> Path:
+    """A ControlNet made from the pipeline's UNet (perturbed), saved as a diffusers folder."""
+    torch.manual_seed(2)
+    cn = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=(8, 16))
+    with torch.no_grad():
+        for p in cn.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    cn.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def outline_sketch(path: Path) -> Path:
+    img = Image.new("RGB", (SIZE, SIZE), "white")
+    ImageDraw.Draw(img).ellipse((6, 4, 26, 28), outline="black", width=2)
+    img.save(path)
+    return path
