@@ -122,3 +122,22 @@ def test_an_empty_mask_is_named(tmp_path, family):
         with pytest.raises(InitImageError, match="empty.png: the mask has no white"):
             generate(ws, plan, model=str(folder), init_image=init, mask=empty, progress=False)
         assert ws.catalog.count() == 0
+
+
+def test_mode_pipelines_share_the_modules_and_keep_their_dtype(family):
+    name, folder, _, _ = family
+    if name == "sd2":
+        pytest.skip("SD 2.x uses SD 1.x's pipeline classes")
+    from craftlora.generate.img2img import pipeline_for
+    from craftlora.models.loader import load_components
+
+    pipe = load_components(folder).pipeline()
+    pipe.to(torch.bfloat16)
+    for mode in ("text", "img2img", "inpaint"):
+        p = pipeline_for(pipe, mode)
+        assert p.unet is pipe.unet and p.vae is pipe.vae and p.scheduler is pipe.scheduler
+        assert ("XL" in type(p).__name__) == (name == "sdxl")
+    assert pipeline_for(pipe, "text") is pipe
+    assert {m.dtype for m in (pipe.unet, pipe.vae, pipe.text_encoder)} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="mode must be one of"):
+        pipeline_for(pipe, "outpaint")
