@@ -42,7 +42,7 @@ from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
 from craftlora.models.loader import load_components
 from craftlora.models.roundtrip import roundtrip_images
-from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 from craftlora.runtime.workers import run_parallel
 
 matplotlib.use("Agg")
@@ -123,8 +123,8 @@ def generate_shard(out: str, settings_json: str, shard: int, count: int,
         for b in range(0, len(todo), s.batch_size):
             batch = todo[b:b + s.batch_size]
             images = pipe(
-                prompt_embeds=encode_text(pipe, [p["prompt"] for p in batch], skip),
-                negative_prompt_embeds=encode_text(pipe, [DEFAULT_NEGATIVE] * len(batch), skip),
+                **prompt_embeds(pipe, [p["prompt"] for p in batch],
+                                [DEFAULT_NEGATIVE] * len(batch), skip),
                 num_inference_steps=s.steps, guidance_scale=s.cfg,
                 generator=[torch.Generator("cpu").manual_seed(p["seed"]) for p in batch],
                 width=s.size, height=s.size,

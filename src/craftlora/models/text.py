@@ -77,13 +77,50 @@ def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None) -> torch
     ``clip_skip`` in diffusers' count (None = last)."""
     te = pipe.text_encoder
     if getattr(pipe, "text_encoder_2", None) is not None:
-        raise NotImplementedError("generation with SDXL pipelines (pooled embeddings) is not wired")
-    layers = int(te.config.num_hidden_layers)
-    if clip_skip is not None and clip_skip >= layers:
-        raise ValueError(
-            f"clip skip {clip_skip + 1} (A1111) is deeper than the text encoder's {layers} layers"
-        )
+        raise TypeError("an SDXL pipeline has two encoders and a pooled embedding: "
+                        "use encode_sdxl_text")
+    _check_clip_skip(te, clip_skip)
     comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=te, tokenizer=pipe.tokenizer,
                       noise_scheduler=pipe.scheduler)
     hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0)["hidden"]
     return hidden.to(dtype=te.dtype)
+
+
+def _check_clip_skip(encoder: Any, clip_skip: int | None) -> None:
+    layers = int(encoder.config.num_hidden_layers)
+    if clip_skip is not None and clip_skip >= layers:
+        raise ValueError(
+            f"clip skip {clip_skip + 1} (A1111) is deeper than the text encoder's {layers} layers"
+        )
+
+
+@torch.no_grad()
+def encode_sdxl_text(pipe: Any, texts: Sequence[str], clip_skip: int | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hidden (N, L, D1 + D2), pooled (N, P))`` of ``texts`` from an SDXL pipeline's two
+    encoders, as ``StableDiffusionXLPipeline.encode_prompt`` makes them (penultimate layer of
+    each, ``clip_skip`` more layers back; pooled = the second encoder's projection)."""
+    layers = min(int(te.config.num_hidden_layers) for te in (pipe.text_encoder,
+                                                             pipe.text_encoder_2))
+    if clip_skip is not None and clip_skip + 1 >= layers:
+        raise ValueError(f"clip skip {clip_skip + 1} (A1111) is too deep for SDXL's {layers}-layer "
+                         "encoders (SDXL already reads the penultimate layer)")
+    comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder,
+                      tokenizer=pipe.tokenizer, noise_scheduler=pipe.scheduler, kind="sdxl",
+                      text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2)
+    out = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0)
+    dtype = pipe.text_encoder_2.dtype
+    return out["hidden"].to(dtype=dtype), out["pooled"].to(dtype=dtype)
+
+
+def prompt_embeds(pipe: Any, texts: Sequence[str], negatives: Sequence[str],
+                  clip_skip: int | None) -> dict[str, torch.Tensor]:
+    """The prompt and negative embedding arguments of an SD or SDXL pipeline call (SDXL with
+    the pooled ones; the pipeline adds the size/crop ids itself)."""
+    if getattr(pipe, "text_encoder_2", None) is None:
+        return {"prompt_embeds": encode_text(pipe, texts, clip_skip),
+                "negative_prompt_embeds": encode_text(pipe, negatives, clip_skip)}
+    hidden, pooled = encode_sdxl_text(pipe, texts, clip_skip)
+    neg_hidden, neg_pooled = encode_sdxl_text(pipe, negatives, clip_skip)
+    return {"prompt_embeds": hidden, "pooled_prompt_embeds": pooled,
+            "negative_prompt_embeds": neg_hidden, "negative_pooled_prompt_embeds": neg_pooled}
