@@ -240,3 +240,22 @@ def test_long_prompt_and_short_negative_generate(tmp_path):
     out = pipe(**kw, num_inference_steps=2, generator=torch.Generator().manual_seed(0),
                output_type="np").images
     assert out.shape == (1, 32, 32, 3) and bool((out == out).all())
+
+
+def test_sdxl_pipeline_takes_a_long_weighted_prompt(tmp_path):
+    from tiny_families import build_family
+
+    from craftlora.models.text import prompt_embeds
+
+    pipe, _ = build_family("sdxl", tmp_path)  # 16-token tokenizers: 14 tokens a chunk
+    text = ", ".join(["a red vase on a blue plate"] * 4) + " BREAK (glossy:1.3) bowl"
+    kw = prompt_embeds(pipe, [text], ["low quality"], None)
+    n = kw["prompt_embeds"].shape[1]
+    assert n >= 48 and n % 16 == 0 and kw["negative_prompt_embeds"].shape[1] == n
+    assert kw["pooled_prompt_embeds"].shape == kw["negative_pooled_prompt_embeds"].shape
+    plain = prompt_embeds(pipe, [text.replace("(glossy:1.3)", "glossy")], ["low quality"], None)
+    assert not torch.allclose(kw["prompt_embeds"], plain["prompt_embeds"])  # the weight acts
+    assert torch.equal(kw["pooled_prompt_embeds"], plain["pooled_prompt_embeds"])  # chunk 1 only
+    out = pipe(**kw, num_inference_steps=2, height=32, width=32, output_type="np",
+               generator=torch.Generator().manual_seed(0)).images
+    assert out.shape == (1, 32, 32, 3) and bool((out == out).all())

@@ -13,7 +13,7 @@ EXAMPLES = ("examples/lora-mini.toml (the bundled mini base) or "
 
 
 PATH_KEYS = ("output_dir", "data.workspace", "data.cache_dir", "model_config_dir",
-             "loss.perceptual_weights")
+             "model_tokenizer_dir", "loss.perceptual_weights")
 
 
 def _parse_set(items: list[str]) -> dict[str, object]:

@@ -112,6 +112,8 @@ class TrainConfig(_Strict):
     model: str = Field(description="'mini', a diffusers folder, a .safetensors file or hub id")
     model_config_dir: Path | None = Field(default=None,
                                           description="local diffusers folder for single files")
+    model_tokenizer_dir: Path | None = Field(
+        default=None, description="single files: CLIP vocab folder when model_config_dir has none")
     output_dir: Path
     seed: int = 0
     max_steps: int = Field(default=1000, ge=1)
@@ -157,6 +159,8 @@ class TrainConfig(_Strict):
             out.data.cache_dir = fix(self.data.cache_dir) or self.data.cache_dir
         if self.model_config_dir is not None:
             out.model_config_dir = fix(self.model_config_dir) or self.model_config_dir
+        if self.model_tokenizer_dir is not None:
+            out.model_tokenizer_dir = fix(self.model_tokenizer_dir) or self.model_tokenizer_dir
         if self.loss.perceptual_weights is not None:
             out.loss.perceptual_weights = fix(self.loss.perceptual_weights) or \
                 self.loss.perceptual_weights

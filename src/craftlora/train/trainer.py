@@ -74,8 +74,10 @@ def train(
     acc, tracker = _accelerator(cfg, out)
     state_in = _resume_target(resume, out / "checkpoints", acc.process_index)
 
-    setup = setup_model(cfg, components or load_components(cfg.model, config=cfg.model_config_dir),
-                        acc.device, acc.process_index)
+    pred = None if cfg.loss.prediction_type == "auto" else cfg.loss.prediction_type
+    setup = setup_model(cfg, components or load_components(
+        cfg.model, config=cfg.model_config_dir, tokenizer=cfg.model_tokenizer_dir,
+        prediction_type=pred), acc.device, acc.process_index)
     timing: dict[str, float] = {}
     inputs = _inputs(cfg, setup, pre.examples, acc, timing)
 
