@@ -17,6 +17,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     review,
     specular,
     studio,
+    sweep,
     train,
     workspace,
 )

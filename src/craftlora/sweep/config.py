@@ -48,6 +48,8 @@ class EvaluateSettings(_Strict):
                                "feature space and attribute agreement")
     features: str = Field(default="inception", description="FD feature space without a judge")
     lpips: str = "lpips-alex"
+    lpips_weights: str | None = Field(default=None, description="'random': an untrained "
+                                      "backbone (named so in every figure)")
     prompts: int = Field(default=32, gt=0)
     prompt_seed: int = 0
     sampler: str = "DDIM"
