@@ -53,3 +53,20 @@ def test_list_variants_names_and_sections(tmp_path):
         load_sweep(p)
     with pytest.raises(SweepConfigError, match="appears twice"):
         expand(_cfg(variants=[{"name": "a"}, {"name": "a"}]))
+
+
+def test_the_shipped_lacquer_sweep_matches_the_demo():
+    from pathlib import Path
+
+    from craftlora.demo.lacquer import VARIANTS
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cfg = load_sweep(examples / "sweep-lacquer.toml")
+    vs = expand(cfg)
+    assert {v.name: v.train for v in vs} == VARIANTS
+    assert cfg.seeds == [0, 1, 2] and len({v.train_key for v in vs}) == 4
+    from craftlora.train.config import load_train_config
+
+    base = load_train_config(cfg.base)
+    assert (base.lora.rank, base.lora.alpha, base.model) == (64, 64.0, "mini")
+    assert base.loss.perceptual_weight == 0.0 and base.data.specular_alpha is None

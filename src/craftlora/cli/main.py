@@ -7,6 +7,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     compare,
     data,
     demo,
+    demo_lacquer,
     experiment,
     generate,
     lora,
