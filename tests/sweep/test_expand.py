@@ -70,3 +70,16 @@ def test_the_shipped_lacquer_sweep_matches_the_demo():
     base = load_train_config(cfg.base)
     assert (base.lora.rank, base.lora.alpha, base.model) == (64, 64.0, "mini")
     assert base.loss.perceptual_weight == 0.0 and base.data.specular_alpha is None
+
+
+def test_cli_names_the_unknown_key_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from craftlora.cli.main import app
+
+    p = tmp_path / "s.toml"
+    p.write_text('base = "t.toml"\n[grid]\n"optim.lr" = [1e-4]\n"loss.perceptual_wieght" = [0.3]\n')
+    r = CliRunner().invoke(app, ["sweep", str(p), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "unknown key 'loss.perceptual_wieght'" in r.output and str(p) in r.output
+    assert not (tmp_path / "o").exists()  # nothing started
