@@ -78,3 +78,35 @@ def example_figure(images: list[Image.Image], path: str, cfg: SpecularConfig | N
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def mask_iou(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> float | None:
+    """IoU of two masks in [0, 1], each binarised at ``threshold``; None when both are empty."""
+    if pred.shape != truth.shape:
+        raise ValueError(f"mask shapes differ: {pred.shape} vs {truth.shape}")
+    a, b = pred >= threshold, truth >= threshold
+    union = int((a | b).sum())
+    return None if union == 0 else float((a & b).sum()) / union
+
+
+def soft_iou(pred: np.ndarray, truth: np.ndarray) -> float | None:
+    """Fuzzy Jaccard Σ min / Σ max of two masks in [0, 1]; None when both are empty."""
+    if pred.shape != truth.shape:
+        raise ValueError(f"mask shapes differ: {pred.shape} vs {truth.shape}")
+    union = float(np.maximum(pred, truth).sum())
+    return None if union == 0 else float(np.minimum(pred, truth).sum()) / union
+
+
+def highlight_area(img: Image.Image | np.ndarray, cfg: SpecularConfig | None = None,
+                   threshold: float = 0.5) -> float:
+    """The share of pixels the mask estimator calls highlight (M_spec ≥ ``threshold``)."""
+    return float((specular_mask(img, cfg) >= threshold).mean())
+
+
+def restore_error(restored: Image.Image | np.ndarray, clean: Image.Image | np.ndarray,
+                  where: np.ndarray | None = None) -> float:
+    """Mean absolute error in [0, 1] between two RGB images, over ``where`` (bool HxW) if given."""
+    d = np.abs(_rgb01(restored) - _rgb01(clean)).mean(axis=2)
+    if where is not None:
+        return float(d[where].mean()) if where.any() else 0.0
+    return float(d.mean())

@@ -111,7 +111,7 @@ def classifier_perceptual(path: Path) -> PerceptualNet:
     """The domain classifier's backbone (issue 4) as the feature network."""
     from craftlora.models.classifier import load_classifier
 
-    loaded = load_classifier(path)
+    loaded, _ = load_classifier(path)  # (model, metadata)
     backbone = getattr(loaded, "backbone", None) or getattr(loaded, "features", None)
     if not isinstance(backbone, torch.nn.Module):
         raise TypeError(f"{path}: load_classifier() gave no backbone module to take features from")
