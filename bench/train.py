@@ -91,7 +91,9 @@ def build_workspace(work: Path, n: int, size: int) -> Path:
     return ws_dir
 
 
-def write_config(path: Path, model: str, ws: Path, size: int, a: argparse.Namespace) -> Path:
+def write_config(path: Path, model: str, ws: Path, size: int, a: argparse.Namespace,
+                 extra: dict | None = None) -> Path:
+    """The run's train.toml; ``extra`` adds top-level keys (``mixed_precision``, ...)."""
     import tomli_w
 
     cfg = {
@@ -103,6 +105,7 @@ def write_config(path: Path, model: str, ws: Path, size: int, a: argparse.Namesp
                  "cache_dir": str(path.parent / "cache")},
         "optim": {"lr": a.lr, "scheduler": "constant", "weight_decay": 1e-2,
                   "max_grad_norm": 1.0},
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(cfg), encoding="utf-8")
