@@ -15,6 +15,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     review,
     studio,
     train,
+    weights,
     workspace,
 )
 from craftlora.cli.app import app
