@@ -1,0 +1,79 @@
+"""CLIP score against a hand computation on a tiny random transformers CLIP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from weight_standins import save_tiny_clip
+
+from craftlora.metrics.clip_score import ClipScorer
+from craftlora.metrics.weights import MissingWeightsError, add_weights, weights_fingerprint
+
+TEXTS = ["a blue bowl", "a white vase", "red lacquer box", "a blue vase", "a red bowl",
+         "white box"]
+
+
+def _images(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _by_hand(folder: Path, images: list[np.ndarray], texts: list[str]) -> np.ndarray:
+    """32² images (the model's size: no resize), CLIP-normalised; the towers' pooled outputs
+    through the projections; 100·cos clipped at 0."""
+    from transformers import CLIPModel, CLIPTokenizer
+
+    model = CLIPModel.from_pretrained(folder).eval()
+    tok = CLIPTokenizer.from_pretrained(folder)
+    mean = np.array([0.48145466, 0.4578275, 0.40821073])
+    std = np.array([0.26862954, 0.26130258, 0.27577711])
+    out = []
+    for img, text in zip(images, texts, strict=True):
+        x = (img / 255.0 - mean) / std
+        pix = torch.tensor(x, dtype=torch.float32).permute(2, 0, 1)[None]
+        ids = torch.tensor([tok(text)["input_ids"]])
+        with torch.no_grad():
+            v = model.vision_model(pixel_values=pix).pooler_output
+            v = v @ model.visual_projection.weight.T
+            t = model.text_model(input_ids=ids).pooler_output @ model.text_projection.weight.T
+        v, t = v[0].numpy().astype(np.float64), t[0].numpy().astype(np.float64)
+        out.append(max(0.0, 100 * v @ t / np.linalg.norm(v) / np.linalg.norm(t)))
+    return np.array(out)
+
+
+def test_clip_score_matches_the_hand_computation(tmp_path: Path) -> None:
+    folder = save_tiny_clip(tmp_path / "clip")
+    images = _images(len(TEXTS))
+    scorer = ClipScorer(folder, batch_size=4)  # two batches, padded text lengths differ
+    got = scorer.scores(images, TEXTS)
+    want = _by_hand(folder, images, TEXTS)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert (got > 1).all()
+    r = scorer.score(images, TEXTS)
+    assert r["clip_score"] == pytest.approx(want.mean(), abs=1e-4) and r["n"] == len(TEXTS)
+    assert r["clip_weights_sha256"] == weights_fingerprint(folder)
+
+
+def test_negative_cosines_score_zero(tmp_path: Path) -> None:
+    from transformers import CLIPModel
+
+    folder = save_tiny_clip(tmp_path / "clip")
+    model = CLIPModel.from_pretrained(folder)
+    model.text_projection.weight.data.neg_()  # every cosine changes sign
+    model.save_pretrained(folder, safe_serialization=True)
+    images = _images(len(TEXTS))
+    assert (ClipScorer(folder).scores(images, TEXTS) == 0).all()
+    assert (_by_hand(folder, images, TEXTS) == 0).all()
+
+
+def test_clip_score_uses_the_registered_model_or_names_the_command(tmp_path: Path) -> None:
+    with pytest.raises(MissingWeightsError, match="craftlora weights add clip PATH"):
+        ClipScorer()
+    folder = save_tiny_clip(tmp_path / "clip")
+    add_weights("clip", folder)
+    assert ClipScorer().path == folder.resolve()
+    with pytest.raises(ValueError, match="one text per image: 2 images, 1 texts"):
+        ClipScorer().scores(_images(2), ["a bowl"])
