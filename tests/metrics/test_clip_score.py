@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from weight_standins import save_tiny_clip
 
 from craftlora.metrics.clip_score import ClipScorer
@@ -77,3 +78,34 @@ def test_clip_score_uses_the_registered_model_or_names_the_command(tmp_path: Pat
     assert ClipScorer().path == folder.resolve()
     with pytest.raises(ValueError, match="one text per image: 2 images, 1 texts"):
         ClipScorer().scores(_images(2), ["a bowl"])
+
+
+def test_compare_reports_clip_score_only_when_a_clip_is_registered(tmp_path: Path,
+                                                                   glaze_type_ws) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from craftlora.cli.main import app
+    from craftlora.models.tiny import TinySpec, save_tiny_pipeline
+
+    model = save_tiny_pipeline(TinySpec(image_size=16), tmp_path / "model" / "pipe")
+    args = ["compare", str(glaze_type_ws.root), "--model", str(model), "--prompts", "3",
+            "--features", "pixels", "--steps", "2", "--size", "16", "--sampler", "DDIM",
+            "--cfg", "1.75", "--clip-skip", "1"]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    assert "clip_score" not in json.loads((tmp_path / "a" / "compare.json").read_text())
+    assert "no CLIP model is registered" in (tmp_path / "a" / "compare.html").read_text()
+
+    folder = add_weights("clip", save_tiny_clip(tmp_path / "clip"))["path"]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "b" / "compare.json").read_text())
+    prompts = json.loads((tmp_path / "b" / "prompts.json").read_text())
+    images = [np.asarray(Image.open(tmp_path / "b" / "base" / f"{p['i']:05d}.png")
+                         .convert("RGB")) for p in prompts]
+    want = ClipScorer(folder).score(images, [p["prompt"] for p in prompts])["clip_score"]
+    assert res["clip_score"]["per_row"] == {"base": pytest.approx(want)}
+    assert res["clip_score"]["clip_weights_sha256"] == weights_fingerprint(Path(folder))
+    assert "CLIP score (text–image" in (tmp_path / "b" / "compare.html").read_text()

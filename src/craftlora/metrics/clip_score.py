@@ -48,6 +48,7 @@ class ClipScorer:
     @torch.no_grad()
     def _embed(self, arrays: list[np.ndarray], texts: list[str]) -> tuple[torch.Tensor, ...]:
         m = self.model
+        arrays = [a if a.flags.writeable else a.copy() for a in arrays]
         pix = self.processor(images=arrays, return_tensors="pt")["pixel_values"]
         img = m.visual_projection(m.vision_model(pixel_values=pix.to(self.device)).pooler_output)
         max_len = int(m.config.text_config.max_position_embeddings)
@@ -75,3 +76,26 @@ class ClipScorer:
         s = self.scores(images, texts)
         return {"clip_score": float(s.mean()) if len(s) else None, "n": int(len(s)),
                 **self.describe()}
+
+
+def record_text(record: Any) -> str | None:
+    """The text an image was made from (``prompt_text`` of generated images, without LoRA
+    tags), else its caption; None when it has neither."""
+    prov = record.provenance or {}
+    return prov.get("prompt_text") or prov.get("prompt") or record.caption or None
+
+
+def set_clip_score(ws: Any, spec: str, scorer: ClipScorer, *, limit: int | None = None,
+                   seed: int = 0) -> dict[str, Any]:
+    """The mean CLIP score of a catalog set against each image's own prompt or caption;
+    images with no text or that do not decode are listed under ``skipped``."""
+    from craftlora.metrics.sets import SetError, load_images, select
+
+    recs = select(ws, spec, limit=limit, seed=seed)
+    with_text = [r for r in recs if record_text(r)]
+    skipped = [f"{r.path}: no prompt or caption" for r in recs if not record_text(r)]
+    ok, arrays, errors = load_images(ws, with_text)
+    if not ok:
+        raise SetError(f"set {spec!r}: no image with a prompt or caption decodes")
+    result = scorer.score(arrays, [record_text(r) for r in ok])
+    return {"set": spec, **result, "skipped": skipped + errors}
