@@ -4,7 +4,7 @@
         [--train-steps 6] [--batch 1] [--gen-images 8] [--gen-batch 2] [--gen-steps 8]
         [--precision fp32] [--gpu]
 
-For each family a random-weight model of the real architecture (``bench/real_configs.py``, no
+For each family a random-weight model of the real architecture (``bench/_real_configs.py``, no
 hub) is built once into ``bench-out/real-scale/<family>/`` and measured, every arm in its own
 process (its peak memory is its own):
 
@@ -55,7 +55,7 @@ def _modules(family: str, device: str):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from bench.real_configs import FAMILIES
+    from bench._real_configs import FAMILIES
 
     spec = FAMILIES[family]
     with torch.device(device):
@@ -89,7 +89,7 @@ def build_model(family: str, folder: Path, seed: int = 0) -> Path:
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
     from transformers import CLIPTokenizer
 
-    from bench.real_configs import FAMILIES
+    from bench._real_configs import FAMILIES
     from craftlora.models.tokenizer import build_clip_tokenizer
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -310,7 +310,7 @@ def measure_generate(family: str, folder: Path, a: argparse.Namespace, precision
 
 
 def measure_family(family: str, a: argparse.Namespace) -> dict:
-    from bench.real_configs import FAMILIES
+    from bench._real_configs import FAMILIES
 
     counts = parameter_counts(family)
     gib = sum(counts.values()) * 4 / 2**30
@@ -379,7 +379,7 @@ def main() -> None:
         print(json.dumps(fn(a)))
         return
 
-    from bench.real_configs import FAMILIES
+    from bench._real_configs import FAMILIES
 
     WORK.mkdir(parents=True, exist_ok=True)
     result: dict = {"benchmark": "real_scale", "device": a.device, "threads": a.threads,
