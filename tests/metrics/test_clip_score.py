@@ -109,3 +109,31 @@ def test_compare_reports_clip_score_only_when_a_clip_is_registered(tmp_path: Pat
     assert res["clip_score"]["per_row"] == {"base": pytest.approx(want)}
     assert res["clip_score"]["clip_weights_sha256"] == weights_fingerprint(Path(folder))
     assert "CLIP score (text–image" in (tmp_path / "b" / "compare.html").read_text()
+
+
+def test_metrics_clip_score_scores_a_set_against_its_captions(tmp_path: Path,
+                                                              glaze_type_ws) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from craftlora.cli.main import app
+    from craftlora.metrics.sets import load_images, select
+
+    ws = glaze_type_ws
+    set_name = sorted(ws.catalog.sets())[0]
+    recs = select(ws, f"{set_name}:test")
+    args = ["metrics", "clip-score", str(ws.root), f"{set_name}:test", "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "craftlora weights add clip PATH" in r.output
+    ws.catalog.set_captions({rec.id: f"a {rec.attributes['glaze']} {rec.attributes['type']}"
+                             for rec in recs[1:]})  # the first image keeps no text
+    folder = add_weights("clip", save_tiny_clip(tmp_path / "clip"))["path"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)  # transformers' loading bars go to stderr
+    recs = select(ws, f"{set_name}:test")
+    _, arrays, _ = load_images(ws, recs[1:])
+    want = ClipScorer(folder).score(arrays, [rec.caption for rec in recs[1:]])["clip_score"]
+    assert res["clip_score"] == pytest.approx(want) and res["n"] == len(recs) - 1
+    assert res["skipped"] == [f"{recs[0].path}: no prompt or caption"]
