@@ -221,7 +221,7 @@ def _structure_problem(kind: str, path: Path) -> str | None:
     if kind == "clip":
         return _clip_problem(path) if path.is_dir() else "a CLIP model is a folder"
     if not path.is_file():
-        return "not a file"
+        return f"not a file ({kind} weights are one .pth or .safetensors state dict)"
     want, have = _torchvision_shapes(kind), _file_shapes(path)
     missing = sorted(set(want) - set(have))
     extra = sorted(set(have) - set(want))
