@@ -233,6 +233,67 @@ def arm_levers(a: argparse.Namespace) -> dict:
             "max_abs_diff_vs_none": diff, "rounds": a.rounds, "batch_with_cfg": n, **_peak()}
 
 
+def arm_components(a: argparse.Namespace) -> dict:
+    """The training step's parts timed in interleaved rounds in one process (medians), so
+    load from other work hits every part alike: the LoRA UNet step both arms run, and the VAE
+    encode and text encode that the diffusers recipe adds to every step and craftlora reads
+    from its cache. Their sum over the UNet step is the loop speedup they predict."""
+    import torch
+    import torch.nn.functional as F
+    from peft import LoraConfig
+
+    from bench.train import TARGETS
+    from craftlora.models.loader import load_components
+
+    comp = load_components(a.model_dir)
+    unet, vae, te = comp.unet, comp.vae, comp.text_encoder
+    for m in (unet, vae, te):
+        m.requires_grad_(False)
+    unet.add_adapter(LoraConfig(r=a.rank, lora_alpha=a.rank, init_lora_weights="gaussian",
+                                target_modules=TARGETS))
+    unet.train()
+    opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    b, s = a.batch, a.size
+    pix = torch.rand(b, 3, s, s, generator=g) * 2 - 1
+    ids = comp.tokenizer(["a white porcelain vase"] * b, padding="max_length", max_length=77,
+                         truncation=True, return_tensors="pt").input_ids
+    lat = torch.randn(b, 4, s // 8, s // 8, generator=g)
+    with torch.no_grad():
+        hidden = te(ids)[0]
+
+    def unet_step() -> None:
+        noise = torch.randn(lat.shape, generator=g)
+        t = torch.randint(0, 1000, (b,), generator=g)
+        loss = F.mse_loss(unet(lat + noise, t, hidden).sample, noise)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    @torch.no_grad()
+    def vae_encode() -> None:
+        vae.encode(pix).latent_dist.sample()
+
+    @torch.no_grad()
+    def text_encode() -> None:
+        te(ids)
+
+    parts = {"unet_lora_step": unet_step, "vae_encode": vae_encode, "text_encode": text_encode}
+    times: dict[str, list[float]] = {k: [] for k in parts}
+    for f in parts.values():
+        f()  # first-call allocations
+    for _ in range(a.rounds):
+        for k, f in parts.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"median_s": {k: round(v, 4) for k, v in med.items()}, "rounds": a.rounds,
+            "batch": b, "size": s, "rank": a.rank,
+            "predicted_loop_speedup": round(sum(med.values()) / med["unet_lora_step"], 3),
+            **_peak()}
+
+
 def run_child(args: list[str]) -> dict:
     cmd = [sys.executable, "-m", "bench.real_scale", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -285,7 +346,11 @@ def measure_train(family: str, folder: Path, a: argparse.Namespace, precision: s
     config = write_config(work / "craftlora" / "train.toml", str(folder), ws, a.size, ns,
                           extra=extra)
     arms = {arm: run_arm(arm, config, a.threads) for arm in ("diffusers_recipe", "craftlora")}
-    return {"arms": arms, "steps": a.train_steps, "batch": a.batch, "rank": a.rank,
+    parts = run_child(["--arm", "components", "--model-dir", str(folder), "--size", str(a.size),
+                       "--batch", str(a.batch), "--rank", str(a.rank), "--rounds",
+                       str(a.rounds), "--precision", precision, "--threads", str(a.threads)])
+    return {"arms": arms, "components": parts, "steps": a.train_steps, "batch": a.batch,
+            "rank": a.rank,
             "speedup_loop": round(arms["craftlora"]["steps_per_s"]
                                   / arms["diffusers_recipe"]["steps_per_s"], 3),
             "speedup_steady_cpu": steady_cpu_speedup(arms)}
@@ -364,7 +429,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--reserve-gib", type=float, default=6.0)
-    ap.add_argument("--arm", choices=["plain", "spread", "craftlora", "levers"],
+    ap.add_argument("--arm", choices=["plain", "spread", "craftlora", "levers", "components"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--images-dir", type=Path, help=argparse.SUPPRESS)
@@ -380,7 +445,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     if a.arm:
         a.precision = a.precisions[0]
-        fn = arm_levers if a.arm == "levers" else arm_generate
+        fn = {"levers": arm_levers, "components": arm_components}.get(a.arm, arm_generate)
         print(json.dumps(fn(a)))
         return
 
