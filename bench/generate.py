@@ -125,7 +125,8 @@ def main() -> None:
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    ap.add_argument("--levers", default="fused_qkv", help="comma list; '' = none")
+    ap.add_argument("--levers", default="", help="comma list of craftlora.models.fast "
+                                                 "levers; default none (the runner as shipped)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
