@@ -13,7 +13,7 @@ process (its peak memory is its own):
   encode every step, peft LoRA on ``to_q/to_k/to_v/to_out.0``, AdamW); same rank, alpha, lr,
   batch, steps, resolution and images. Loop steps/s and peak memory.
 - **Generation**: a plain ``StableDiffusionPipeline`` loop (``bench.generate.diffusers_loop``)
-  vs ``craftlora generate``'s runner with the kept speed levers, same prompts, seeds, batch,
+  vs ``craftlora generate``'s runner (with ``ARM_LEVERS`` applied), same prompts, seeds, batch,
   sampler, steps and CFG; images/s, peak memory, and the Fréchet distance between the two image
   sets next to the seed-to-seed spread (the plain loop again with other seeds). The features are
   FID's Inception when ``craftlora weights`` has it registered, else 8×8 pixel thumbnails (named
