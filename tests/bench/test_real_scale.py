@@ -64,3 +64,12 @@ def test_fusion_is_skipped_when_lora_adapters_would_be_bypassed() -> None:
     with levers_applied(SimpleNamespace(unet=pipe.unet), ["fused_qkv"]) as record:
         assert record["fused_qkv"].startswith("skipped")
         torch.testing.assert_close(_forward(pipe.unet), ref, atol=0, rtol=0)
+
+
+def test_a_family_that_does_not_fit_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    from bench.real_scale import measure_family
+
+    a = SimpleNamespace(device="cpu", reserve_gib=10_000.0, precisions=["fp32"])
+    row = measure_family("sdxl", a)
+    assert row["parameters"] == PUBLISHED["sdxl"] and "fp32" not in row
+    assert row["skipped"].startswith("needs about 21.4 GiB per arm (fp32 weights 12.9 GiB)")
