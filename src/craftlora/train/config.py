@@ -106,8 +106,8 @@ class TrainConfig(_Strict):
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     gradient_checkpointing: bool = False
     attention: Literal["sdpa", "eager"] = Field(
-        default="sdpa", description="UNet attention: torch's scaled_dot_product_attention, "
-                                    "or the explicit softmax(QKᵀ)V")
+        default="sdpa", description="UNet attention: torch's scaled_dot_product_attention "
+                                    "(diffusers' default), or the explicit softmax(QKᵀ)V")
     train_text_encoder: bool = Field(default=False, description="full mode: also the encoder")
     checkpoint_every: int = Field(default=500, ge=1)
     keep_last: int = Field(default=3, ge=1)

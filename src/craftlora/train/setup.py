@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+from diffusers.models.attention_processor import AttnProcessor
 from diffusers.optimization import get_scheduler
 
 from craftlora.models.loader import Components, module_hash
@@ -79,8 +79,8 @@ def setup_model(cfg: TrainConfig, comp: Components, device: torch.device,
     for te in comp.text_encoders():
         if te not in trained.values():
             te.to(device, dtype=weight_dtype)
-    comp.unet.set_attn_processor(AttnProcessor2_0() if cfg.attention == "sdpa"
-                                 else AttnProcessor())
+    if cfg.attention == "eager":  # "sdpa" is diffusers' default: the model is left as loaded
+        comp.unet.set_attn_processor(AttnProcessor())
     if cfg.gradient_checkpointing:
         comp.unet.enable_gradient_checkpointing()
         for part, m in trained.items():
