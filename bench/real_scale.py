@@ -4,9 +4,9 @@
         [--train-steps 6] [--batch 1] [--gen-images 8] [--gen-batch 2] [--gen-steps 8]
         [--precision fp32] [--gpu]
 
-For each family a random-weight model of the real architecture (``bench/_real_configs.py``, no
-hub) is built once into ``bench-out/real-scale/<family>/`` and measured, every arm in its own
-process (its peak memory is its own):
+For each family a random-weight model of the real architecture (the diffusers configs shipped
+in ``craftlora/models/configs``, no hub) is built once into ``bench-out/real-scale/<family>/``
+and measured, every arm in its own process (its peak memory is its own):
 
 - **LoRA training** (``bench.train``'s two arms): craftlora's trainer (cached latents and text
   embeddings) vs the loop of diffusers' ``train_text_to_image_lora.py`` (VAE encode and text
@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import craftlora.models
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-out"
 WORK = OUT / "real-scale"
@@ -52,21 +54,33 @@ CORPUS = ["a white porcelain vase", "a blue glazed bowl", "lacquer panel with go
 
 # -- models ---------------------------------------------------------------------------------
 
+CONFIGS = Path(craftlora.models.__file__).parent / "configs"  # shipped for single files
+FAMILIES = {  # family → (the shipped diffusers config folder, native size in px)
+    "sd15": ("sd15", 512),
+    "sd21": ("sd2-768-v", 768),
+    "sdxl": ("sdxl-base", 1024),
+}
+
+
+def _config(family: str, part: str) -> dict:
+    folder = CONFIGS / FAMILIES[family][0] / part
+    name = "scheduler_config.json" if part == "scheduler" else "config.json"
+    return json.loads((folder / name).read_text(encoding="utf-8"))
+
+
 def _modules(family: str, device: str):
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from bench._real_configs import FAMILIES
-
-    spec = FAMILIES[family]
     with torch.device(device):
-        mods = {"unet": UNet2DConditionModel(**spec["unet"]),
-                "vae": AutoencoderKL(**spec["vae"]),
-                "text_encoder": CLIPTextModel(CLIPTextConfig(**spec["text_encoder"]))}
-        if "text_encoder_2" in spec:
+        mods = {"unet": UNet2DConditionModel.from_config(_config(family, "unet")),
+                "vae": AutoencoderKL.from_config(_config(family, "vae")),
+                "text_encoder": CLIPTextModel(
+                    CLIPTextConfig.from_dict(_config(family, "text_encoder")))}
+        if (CONFIGS / FAMILIES[family][0] / "text_encoder_2").is_dir():
             mods["text_encoder_2"] = CLIPTextModelWithProjection(
-                CLIPTextConfig(**spec["text_encoder_2"]))
+                CLIPTextConfig.from_dict(_config(family, "text_encoder_2")))
     return mods
 
 
@@ -91,7 +105,6 @@ def build_model(family: str, folder: Path, seed: int = 0) -> Path:
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
     from transformers import CLIPTokenizer
 
-    from bench._real_configs import FAMILIES
     from craftlora.models.tokenizer import build_clip_tokenizer
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -104,7 +117,7 @@ def build_model(family: str, folder: Path, seed: int = 0) -> Path:
             mods[k].config.update({"bos_token_id": tok.bos_token_id,
                                    "eos_token_id": tok.eos_token_id,
                                    "pad_token_id": tok.pad_token_id})
-    sched = DDIMScheduler(**FAMILIES[family]["scheduler"])
+    sched = DDIMScheduler.from_config(_config(family, "scheduler"))
     if "text_encoder_2" in mods:
         pipe = StableDiffusionXLPipeline(tokenizer=tok, tokenizer_2=tok, scheduler=sched, **mods)
     else:
@@ -382,13 +395,11 @@ def measure_generate(family: str, folder: Path, a: argparse.Namespace, precision
 
 
 def measure_family(family: str, a: argparse.Namespace) -> dict:
-    from bench._real_configs import FAMILIES
-
     counts = parameter_counts(family)
     gib = sum(counts.values()) * 4 / 2**30
     need = 1.5 * gib + 2.0  # fp32 weights, one copy in the arm, activations and the runtime
     row: dict = {"parameters": counts, "fp32_weights_gib": round(gib, 2),
-                 "native_px": FAMILIES[family]["native_px"]}
+                 "native_px": FAMILIES[family][1]}
     avail = mem_available_gib()
     if a.device == "cpu" and need + a.reserve_gib > avail:
         row["skipped"] = (f"needs about {need:.1f} GiB per arm (fp32 weights {gib:.1f} GiB) "
@@ -451,8 +462,6 @@ def main() -> None:
         print(json.dumps(fn(a)))
         return
 
-    from bench._real_configs import FAMILIES
-
     WORK.mkdir(parents=True, exist_ok=True)
     result: dict = {"benchmark": "real_scale", "device": a.device, "threads": a.threads,
                     "craftlora_arm_levers": ARM_LEVERS, "families": {},
@@ -460,7 +469,7 @@ def main() -> None:
                              "load_before": os.getloadavg()}}
     for family in a.families.split(","):
         if a.gpu or a.size == 0:
-            a.size = FAMILIES[family]["native_px"]
+            a.size = FAMILIES[family][1]
         result["families"][family] = {"size": a.size, **measure_family(family, a)}
         print(json.dumps({family: result["families"][family]}), file=sys.stderr, flush=True)
     result["host"]["load_after"] = os.getloadavg()

@@ -9,6 +9,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     demo,
     experiment,
     generate,
+    lora,
     metrics,
     mini,
     qc,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from diffusers.optimization import get_scheduler
 
 from craftlora.models.loader import Components, module_hash
 from craftlora.models.lora import add_lora
+from craftlora.runtime.optim import adamw
 from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.losses import resolve_prediction_type
 from craftlora.train.steps import mix
@@ -99,10 +101,11 @@ def trainable(models: dict[str, torch.nn.Module]) -> dict[str, torch.nn.Paramete
             for n, p in m.named_parameters() if p.requires_grad}
 
 
-def adamw_class(name: str) -> type:
-    """``torch.optim.AdamW``, or bitsandbytes' ``AdamW8bit`` (a CUDA GPU and the package)."""
+def adamw_class(name: str) -> Callable[..., torch.optim.Optimizer]:
+    """AdamW (fused where it can be, ``runtime.optim.adamw``), or bitsandbytes' ``AdamW8bit``
+    (a CUDA GPU and the package)."""
     if name == "adamw":
-        return torch.optim.AdamW
+        return adamw
     if not torch.cuda.is_available():
         raise TrainConfigError("optim.optimizer = 'adamw8bit' needs a CUDA GPU (bitsandbytes' "
                                "8-bit states live on the GPU); this machine has none: use "
