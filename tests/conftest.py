@@ -14,3 +14,10 @@ def glaze_type_ws(tmp_path: Path):
     ws = build(tmp_path / "ws")
     yield ws
     ws.close()
+
+
+@pytest.fixture(autouse=True)
+def _own_weights_registry(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Every test sees an empty ``craftlora weights`` registry of its own, never the user's."""
+    path = tmp_path_factory.mktemp("weights-registry") / "weights.json"
+    monkeypatch.setenv("CRAFTLORA_WEIGHTS", str(path))

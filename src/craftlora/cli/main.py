@@ -20,6 +20,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     studio,
     sweep,
     train,
+    weights,
     workspace,
 )
 from craftlora.cli.app import app

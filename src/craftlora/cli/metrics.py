@@ -106,6 +106,29 @@ def agreement(
     _show(result, as_json, f"attribute agreement on {set_name}")
 
 
+@metrics.command("clip-score")
+def clip_score(
+    ws: WsArg,
+    set_name: Annotated[str, typer.Argument(help="set: NAME or NAME:SPLIT")],
+    clip: Annotated[Path | None, typer.Option(
+        help="transformers CLIP folder (default: the one `craftlora weights add clip` "
+             "registered)")] = None,
+    limit: Annotated[int | None, typer.Option(help="seeded random subset")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """CLIP score (100·cos clipped at 0, as torchmetrics) of each image against its prompt."""
+    from craftlora.catalog.workspace import Workspace
+    from craftlora.metrics.clip_score import ClipScorer, set_clip_score
+
+    try:
+        scorer = ClipScorer(clip)
+        with Workspace.open(ws) as w:
+            result = set_clip_score(w, set_name, scorer, limit=limit)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        fail(e)
+    _show(result, as_json, f"CLIP score of {set_name}")
+
+
 @metrics.command("diversity")
 def diversity(
     ws: WsArg,

@@ -36,10 +36,12 @@ from craftlora.generate.prompts import DEFAULT_NEGATIVE, build_prompt
 from craftlora.generate.runner import pipeline_fingerprint
 from craftlora.generate.samplers import set_sampler
 from craftlora.metrics.agreement import attribute_agreement
+from craftlora.metrics.clip_score import ClipScorer
 from craftlora.metrics.fd import fd_between
 from craftlora.metrics.features import FeatureExtractor, get_extractor
 from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
+from craftlora.metrics.weights import read_registry
 from craftlora.models.loader import load_components
 from craftlora.models.roundtrip import roundtrip_images
 from craftlora.models.text import diffusers_clip_skip, prompt_embeds
@@ -226,6 +228,19 @@ def measure(out: Path, ws: Workspace, reader: FeatureExtractor, rows: list[str],
     return res
 
 
+def clip_rows(out: Path, rows: list[str]) -> dict[str, Any] | None:
+    """Per row, the mean CLIP score of its images against their prompts, with the model that
+    gave it; None when no CLIP model is registered (``craftlora weights add clip DIR``)."""
+    if "clip" not in read_registry():
+        return None
+    scorer = ClipScorer()
+    prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
+    texts = [p["prompt"] for p in prompts]
+    per = {name: scorer.score([Image.open(out / name / f"{p['i']:05d}.png").convert("RGB")
+                               for p in prompts], texts)["clip_score"] for name in rows}
+    return {"per_row": per, **scorer.describe()}
+
+
 def vs_base(base: dict[str, Any], other: dict[str, Any], ceiling: dict[str, Any] | None
             ) -> dict[str, float | None]:
     """A row against the base: FD reduction, and its exact agreement as a share of the ceiling."""
@@ -316,11 +331,21 @@ def figures_html(res: dict[str, Any], rows: list[str],
               else html.escape(res["agreement"]))
     chart = (f'<p><img src="{_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
              'style="max-width:100%"></p>' if j else "")
+    if "clip_score" in res:
+        c = res["clip_score"]
+        clip_line = ("<p>CLIP score (text–image, 100·cos clipped at 0) with "
+                     f"{html.escape(Path(c['clip_model']).name)} (sha256 "
+                     f"{c['clip_weights_sha256'][:12]}): " + ", ".join(
+                         f"{html.escape(k)} {num(v, '.2f')}" for k, v in c["per_row"].items())
+                     + ".</p>")
+    else:
+        clip_line = ("<p>No CLIP score: no CLIP model is registered on this machine "
+                     "(<code>craftlora weights add clip DIR</code>).</p>")
     return (f"<p>FD in the feature space of {html.escape(res['feature_space'])} to the "
             f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images); "
             f"agreement read by {reader}.</p>"
             f"<table><tr><th>images from</th><th>FD</th><th>{html.escape(pair_label(res))}</th>"
-            f"<th>exact</th><th>N</th></tr>{''.join(figs)}</table>{chart}")
+            f"<th>exact</th><th>N</th></tr>{''.join(figs)}</table>{clip_line}{chart}")
 
 
 def grid_html(out: Path, rows: list[str], show: int = 12,
@@ -388,6 +413,9 @@ def compare(ws_dir: Path, out: Path, s: CompareSettings, judge_path: Path | None
                        vae=load_components(s.model).vae, pair=pair)
     res = {**public(full), "settings": s.model_dump(),
            "model_hash": parts[0]["model_hash"]}
+    clip = clip_rows(out, rows)
+    if clip is not None:
+        res["clip_score"] = clip
     atomic_write_json(out / "compare_full.json", full)
     atomic_write_json(out / "compare.json", res)
     write_page(out, res, rows)

@@ -74,7 +74,8 @@ class InceptionExtractor(FeatureExtractor):
                  batch_size: int = 32):
         from craftlora.metrics.inception import WEIGHT_FILES, Pool3, fid_inception_v3
 
-        path = find_weights(WEIGHT_FILES, explicit=weights, what="inception (FID)")
+        path = find_weights(WEIGHT_FILES, explicit=weights, what="inception (FID)",
+                            kind="inception")
         net = fid_inception_v3()
         sd = load_state_dict(path, what="inception (FID)")
         try:
@@ -98,6 +99,7 @@ class InceptionExtractor(FeatureExtractor):
 
 # --------------------------------------------------------------------------------------------
 _TV_FILES = {"alex": ("alexnet-owt-7be5be79.pth",), "vgg": ("vgg16-397923af.pth",)}
+_TV_KINDS = {"alex": "alexnet", "vgg": "vgg16"}  # their kinds in ``craftlora weights``
 
 
 class LpipsExtractor(FeatureExtractor):
@@ -129,7 +131,8 @@ class LpipsExtractor(FeatureExtractor):
             self.weights_sha256 = combined_sha256(["random", net, str(seed)])
         else:
             what = f"lpips-{net} backbone (torchvision {net} ImageNet weights)"
-            path = find_weights(_TV_FILES[net], explicit=weights, what=what)
+            path = find_weights(_TV_FILES[net], explicit=weights, what=what,
+                                kind=_TV_KINDS[net])
             _load_backbone(module, net, load_state_dict(path, what=what))
             lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
             lin = load_state_dict(lin_path, what=f"lpips-{net} linear layers")

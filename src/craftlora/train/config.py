@@ -86,6 +86,8 @@ class LossSettings(_Strict):
 
 
 class OptimSettings(_Strict):
+    optimizer: Literal["adamw", "adamw8bit"] = Field(
+        default="adamw", description="adamw8bit: bitsandbytes' 8-bit AdamW (CUDA only)")
     lr: float = Field(default=1e-4, gt=0)
     weight_decay: float = Field(default=1e-2, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
@@ -121,6 +123,9 @@ class TrainConfig(_Strict):
     grad_accum: int = Field(default=1, ge=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     gradient_checkpointing: bool = False
+    attention: Literal["sdpa", "eager"] = Field(
+        default="sdpa", description="UNet attention: torch's scaled_dot_product_attention "
+                                    "(diffusers' default), or the explicit softmax(QKᵀ)V")
     train_text_encoder: bool = Field(default=False, description="full mode: also the encoder")
     checkpoint_every: int = Field(default=500, ge=1)
     keep_last: int = Field(default=3, ge=1)

@@ -7,6 +7,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from craftlora.metrics.weights import (
+    MissingWeightsError,
+    detect_kind,
+    file_sha256,
+    find_weights,
+    load_state_dict,
+)
+
 VGG19_FILES = ("vgg19-dcbb9e9d.pth",)
 
 
@@ -71,14 +79,18 @@ def predicted_x0(scheduler, noisy, model_out, t, prediction_type: str) -> torch.
 
 
 class PerceptualNet(torch.nn.Module):
-    """Feature MSE over a frozen feature network; inputs are images in [-1, 1]."""
+    """Feature MSE over a frozen feature network; inputs are images in [-1, 1].
 
-    def __init__(self, layers: torch.nn.ModuleList, mean, std, name: str):
+    ``name`` says which network and file (``vgg19:<path>``), ``weights_sha256`` its bytes: the
+    run records both."""
+
+    def __init__(self, layers: torch.nn.ModuleList, mean, std, name: str, weights_sha256: str):
         super().__init__()
         self.layers = layers
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         self.name = name
+        self.weights_sha256 = weights_sha256
         self.requires_grad_(False)
         self.eval()
 
@@ -97,47 +109,64 @@ def vgg19_perceptual(weights: Path) -> PerceptualNet:
     from torchvision.models import vgg19
 
     net = vgg19(weights=None)
-    sd = torch.load(weights, map_location="cpu", weights_only=True)
-    net.load_state_dict(sd)
+    net.load_state_dict(load_state_dict(weights, what="VGG-19 (perceptual loss)"))
     feats = net.features
     cuts = [4, 9, 18, 27, 36]  # after relu1_2, relu2_2, relu3_4, relu4_4, relu5_4
     stages = torch.nn.ModuleList(
         torch.nn.Sequential(*feats[a:b]) for a, b in zip([0, *cuts[:-1]], cuts, strict=True)
     )
-    return PerceptualNet(stages, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], f"vgg19:{weights}")
+    return PerceptualNet(stages, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225],
+                         f"vgg19:{weights}", file_sha256(weights))
 
 
 def classifier_perceptual(path: Path) -> PerceptualNet:
     """The domain classifier's backbone (issue 4) as the feature network."""
     from craftlora.models.classifier import load_classifier
 
-    loaded, _ = load_classifier(path)  # (model, metadata)
-    backbone = getattr(loaded, "backbone", None) or getattr(loaded, "features", None)
+    model, _ = load_classifier(path)
+    backbone = getattr(model, "backbone", None)
     if not isinstance(backbone, torch.nn.Module):
-        raise TypeError(f"{path}: load_classifier() gave no backbone module to take features from")
+        raise TypeError(f"{path}: the classifier has no backbone module to take features from")
     return PerceptualNet(torch.nn.ModuleList([backbone]), [0.485, 0.456, 0.406],
-                         [0.229, 0.224, 0.225], f"classifier:{path}")
+                         [0.229, 0.224, 0.225], f"classifier:{path}", file_sha256(path))
+
+
+def perceptual_kind(network: str, weights: Path | None) -> str:
+    """Which network a config means: an explicit ``vgg19``/``classifier`` wins; ``auto`` with a
+    file goes by what the file is (a VGG-19 state dict, or a craftlora classifier checkpoint);
+    ``auto`` without one takes VGG-19 (registered or in the torch cache)."""
+    if network != "auto":
+        return network
+    if weights is None:
+        return "vgg19"
+    if not Path(weights).is_file():
+        raise MissingWeightsError(f"loss.perceptual_weights: {weights} does not exist")
+    if detect_kind(weights) == "vgg19":
+        return "vgg19"
+    from craftlora.models.classifier import ClassifierError, read_meta
+
+    try:
+        read_meta(weights)
+    except ClassifierError as e:
+        raise MissingWeightsError(
+            f"loss.perceptual_weights: {weights} is neither a torchvision VGG-19 state dict "
+            f"nor a craftlora classifier checkpoint ({e})") from e
+    return "classifier"
 
 
 def build_perceptual(network: str, weights: Path | None) -> PerceptualNet:
-    """VGG-19 when its weights are on this machine; else the domain classifier; else an error.
-
-    ``network='auto'`` takes VGG-19 if found, then a classifier path if given; it never
-    downloads and the chosen network is recorded in run.json.
-    """
-    from craftlora.metrics.weights import MissingWeightsError, find_weights
-
-    if network in ("auto", "vgg19"):
+    """The perceptual loss's network (see ``perceptual_kind``); never downloads, and the chosen
+    network and its weights' sha256 are recorded in run.json."""
+    kind = perceptual_kind(network, weights)
+    if kind == "vgg19":
         try:
-            vgg = find_weights(VGG19_FILES, explicit=weights if network == "vgg19" else None,
-                               what="VGG-19 (perceptual loss)")
-            return vgg19_perceptual(vgg)
+            path = find_weights(VGG19_FILES, explicit=weights, what="VGG-19 (perceptual loss)",
+                                kind="vgg19")
         except MissingWeightsError as e:
-            if network == "vgg19" or weights is None:
-                raise MissingWeightsError(
-                    f"{e}. Alternatively set loss.perceptual_network = 'classifier' and "
-                    "loss.perceptual_weights = <a craftlora classifier checkpoint>"
-                ) from e
+            raise MissingWeightsError(
+                f"{e}. Alternatively set loss.perceptual_weights = <a craftlora classifier "
+                "checkpoint> to use the domain classifier's backbone") from e
+        return vgg19_perceptual(path)
     if weights is None:
         raise ValueError("loss.perceptual_network = 'classifier' needs loss.perceptual_weights")
     return classifier_perceptual(weights)

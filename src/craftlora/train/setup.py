@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from diffusers.models.attention_processor import AttnProcessor
 from diffusers.optimization import get_scheduler
 
 from craftlora.models.loader import Components, module_hash
 from craftlora.models.lora import add_lora
 from craftlora.runtime.optim import adamw
-from craftlora.train.config import TrainConfig
+from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.losses import resolve_prediction_type
 from craftlora.train.steps import mix
 
@@ -79,6 +81,8 @@ def setup_model(cfg: TrainConfig, comp: Components, device: torch.device,
     for te in comp.text_encoders():
         if te not in trained.values():
             te.to(device, dtype=weight_dtype)
+    if cfg.attention == "eager":  # "sdpa" is diffusers' default: the model is left as loaded
+        comp.unet.set_attn_processor(AttnProcessor())
     if cfg.gradient_checkpointing:
         comp.unet.enable_gradient_checkpointing()
         for part, m in trained.items():
@@ -97,6 +101,23 @@ def trainable(models: dict[str, torch.nn.Module]) -> dict[str, torch.nn.Paramete
             for n, p in m.named_parameters() if p.requires_grad}
 
 
+def adamw_class(name: str) -> Callable[..., torch.optim.Optimizer]:
+    """AdamW (fused where it can be, ``runtime.optim.adamw``), or bitsandbytes' ``AdamW8bit``
+    (a CUDA GPU and the package)."""
+    if name == "adamw":
+        return adamw
+    if not torch.cuda.is_available():
+        raise TrainConfigError("optim.optimizer = 'adamw8bit' needs a CUDA GPU (bitsandbytes' "
+                               "8-bit states live on the GPU); this machine has none: use "
+                               "'adamw'")
+    try:
+        import bitsandbytes as bnb
+    except ImportError as e:
+        raise TrainConfigError("optim.optimizer = 'adamw8bit' needs the bitsandbytes package "
+                               "(pip install bitsandbytes); it is not installed") from e
+    return bnb.optim.AdamW8bit
+
+
 def optimiser(cfg: TrainConfig, params: dict[str, torch.nn.Parameter]) -> tuple[Any, Any]:
     """AdamW (UNet and text-encoder groups with their own lr) and its lr schedule."""
     groups = [{"params": [p for k, p in params.items() if k.startswith("unet.")],
@@ -104,8 +125,9 @@ def optimiser(cfg: TrainConfig, params: dict[str, torch.nn.Parameter]) -> tuple[
     te_params = [p for k, p in params.items() if not k.startswith("unet.")]
     if te_params:
         groups.append({"params": te_params, "lr": cfg.lora.text_encoder_lr or cfg.optim.lr})
-    optimizer = adamw(groups, lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps,
-                      weight_decay=cfg.optim.weight_decay)
+    optimizer = adamw_class(cfg.optim.optimizer)(
+        groups, lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps,
+        weight_decay=cfg.optim.weight_decay)
     lr_sched = get_scheduler(cfg.optim.scheduler, optimizer,
                              num_warmup_steps=cfg.optim.warmup_steps,
                              num_training_steps=cfg.max_steps)

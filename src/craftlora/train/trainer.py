@@ -220,6 +220,7 @@ def _run_record(cfg: TrainConfig, acc: Accelerator, setup: ModelSetup, inputs: I
         "vae_hash": setup.vae_hash,
         "prediction_type": setup.pred_type,
         "perceptual_network": inputs.perceptual.name if inputs.perceptual is not None else None,
+        "perceptual_weights_sha256": getattr(inputs.perceptual, "weights_sha256", None),
         "cache": inputs.lat_info,
         "captions_cut": inputs.captions_cut,
         "buckets": bucket_info(inputs.buckets, [original_size(c) for c in inputs.conds])
