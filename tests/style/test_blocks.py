@@ -1,0 +1,40 @@
+"""Style-block discovery on a tiny UNet where exactly one block is made to carry style."""
+
+import torch
+
+from craftlora.models.tiny import TinySpec, build_scheduler, build_unet
+from craftlora.style.blocks import block_similarity, rank_blocks, transformer_blocks
+
+
+def _content_only(unet, keep: str) -> None:
+    """Every block but ``keep`` outputs a constant from self-attention (sees no image)."""
+    for name, mod in unet.named_modules():
+        if name.endswith(".attn1") and not name.startswith(keep + "."):
+            with torch.no_grad():
+                mod.to_v.weight.zero_()
+                mod.to_out[0].weight.zero_()
+                mod.to_out[0].bias.fill_(0.5)
+
+
+def test_discovery_finds_the_style_block():
+    torch.manual_seed(0)
+    spec = TinySpec(image_size=16, vae_channels=(8,), unet_channels=(16, 32))
+    unet = build_unet(spec).eval()
+    blocks = transformer_blocks(unet)
+    assert "mid_block.attentions.0" in blocks and len(blocks) >= 4
+    style = "up_blocks.1.attentions.0"
+    assert style in blocks
+    _content_only(unet, style)
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(1, 4, 16, 16, generator=g)
+    b = a + 0.8 * torch.randn(1, 4, 16, 16, generator=g)
+    cond = torch.randn(1, 4, spec.text_width, generator=g)
+    sched = dict(build_scheduler(spec).config)
+    sims = block_similarity(unet, sched, a, b, cond, steps=4, segments=2)
+    assert set(sims) == set(blocks)
+    assert rank_blocks(sims, 1) == [style]
+    for blk in blocks:
+        assert len(sims[blk]["segments"]) == 2
+        if blk != style:
+            assert abs(sims[blk]["mean"] - 1.0) < 1e-5
+    assert sims[style]["mean"] < 0.99
