@@ -7,6 +7,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     compare,
     data,
     demo,
+    demo_style,
     experiment,
     generate,
     metrics,
@@ -14,6 +15,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     qc,
     review,
     studio,
+    style,
     train,
     workspace,
 )

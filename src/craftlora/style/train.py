@@ -55,7 +55,7 @@ def style_prompt(caption: str) -> str:
     return f"{caption} in {STYLE_TOKEN} style"
 
 
-def _latents(comp, images: list[np.ndarray]) -> torch.Tensor:
+def image_latents(comp, images: list[np.ndarray]) -> torch.Tensor:
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     with torch.no_grad():
         return comp.vae.encode(x).latent_dist.mean * comp.vae.config.scaling_factor
@@ -80,8 +80,8 @@ class _Pair:
             caps = [caption] + [c for _, c in expansions]
             self.c_des = encode_prompts(comp, caps)["hidden"]
             self.c_emb = encode_prompts(comp, [style_prompt(c) for c in caps])["hidden"]
-        self.z_emb = _latents(comp, [emb])
-        self.z_des = _latents(comp, [design] + [d for d, _ in expansions])
+        self.z_emb = image_latents(comp, [emb])
+        self.z_des = image_latents(comp, [design] + [d for d, _ in expansions])
         w = [1.0] + [0.0] * len(expansions)
         self.weights = torch.tensor(w)
 
