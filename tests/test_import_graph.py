@@ -9,6 +9,8 @@ Layers, bottom up:
 - ``mini`` is a world: its renderers, judge, oracle sets and outline measure use the base and
   the ``classify`` and ``generate`` stages, and no stage imports the world (only ``experiment``,
   below, and the compositions);
+- ``style`` (one-shot style LoRA: block discovery, stylize, its study) runs ``train``'s
+  style-contrastive mode;
 - ``demo``, ``cli`` and ``studio`` compose everything (the studio calls the same stage
   functions as the CLI).
 """
@@ -29,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     **{stage: set(BASE) for stage in STAGES},
     "experiment": BASE | {"classify"},
     "mini": BASE | {"classify", "generate"},
+    "style": BASE | {"train"},
 }
 COMPOSERS = {"demo", "cli", "studio"}
 # Known exceptions, each (from room, to room): why it is still here.

@@ -1,6 +1,7 @@
-"""A small stitch world shared by the style tests."""
+"""A small stitch world and a tiny saved model shared by the style tests."""
 
 import pytest
+from style_tiny import save_tiny_model
 
 from craftlora.mini.stitch.render import render_stitch
 
@@ -10,3 +11,8 @@ def stitch_world(tmp_path_factory):
     root = tmp_path_factory.mktemp("stitch") / "w"
     render_stitch(root, per_motif=1, seed=0, size=32)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("stylemodel"))

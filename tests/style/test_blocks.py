@@ -38,3 +38,25 @@ def test_discovery_finds_the_style_block():
         if blk != style:
             assert abs(sims[blk]["mean"] - 1.0) < 1e-5
     assert sims[style]["mean"] < 0.99
+
+
+def test_cli_style_blocks(tmp_path, tiny_model, stitch_world):
+    import json
+
+    from typer.testing import CliRunner
+
+    from craftlora.cli.main import app
+
+    pair = [str(stitch_world / "beads" / "star-000.png"), str(stitch_world / "design" /
+                                                               "star-000.png")]
+    res = CliRunner().invoke(app, ["style", "blocks", "--model", str(tiny_model), "--pair",
+                                   *pair, "--out", str(tmp_path / "b"), "--k", "2",
+                                   "--steps", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert len(out["blocks"]) == 2 and set(out["blocks"]) <= set(out["similarity"])
+    assert (tmp_path / "b" / "blocks.png").stat().st_size > 1000
+    bad = CliRunner().invoke(app, ["style", "blocks", "--model", str(tiny_model), "--pair",
+                                   pair[0], str(tmp_path / "missing.png"), "--out",
+                                   str(tmp_path / "c")])
+    assert bad.exit_code != 0 and "missing.png" in bad.output

@@ -5,7 +5,7 @@ import math
 import torch
 
 from craftlora.models.tiny import TinySpec, build_unet
-from craftlora.style.contrastive import contrastive_loss, route_prompt
+from craftlora.train.style_loss import contrastive_loss, route_prompt
 
 
 def test_contrastive_loss_equals_hand_computation():

@@ -83,7 +83,7 @@ def stylize_cmd(
 
     from craftlora.models.loader import load_components
     from craftlora.style.stylize import load_style_lora, stylize, stylize_text
-    from craftlora.style.train import META_NAME, style_prompt
+    from craftlora.train.style_mode import META_NAME, style_prompt
 
     if (image is None) == (prompt is None):
         fail("give exactly one of --image DESIGN or --prompt TEXT")

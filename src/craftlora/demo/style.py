@@ -32,7 +32,7 @@ from craftlora.style.study import (
     train_method,
     write_blocks,
 )
-from craftlora.style.train import StyleSettings, style_prompt
+from craftlora.train.style_mode import StyleSettings, style_prompt
 
 FIGURES = ("hfrd", "lpips_content", "hist", "style_agreement", "mask_iou")
 

@@ -33,7 +33,7 @@ from craftlora.style.blocks import (
 )
 from craftlora.style.metrics import StyleClassifier, hfrd, hist_distance, mask_iou
 from craftlora.style.stylize import load_style_lora, stylize
-from craftlora.style.train import META_NAME, StyleSettings, image_latents, train_style
+from craftlora.train.style_mode import META_NAME, StyleSettings, image_latents, train_style
 
 METHODS = ("contrastive", "whole", "two-block", "no-stage2", "all-blocks", "random-blocks")
 

@@ -12,6 +12,7 @@ embroidery (DreamBooth-LoRA-like); two blocks without the design update is B-LoR
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from craftlora.models.lora import (
     save_safetensors_atomic,
 )
 from craftlora.models.text import encode_prompts
-from craftlora.style.contrastive import contrastive_loss, route_prompt
+from craftlora.train.style_loss import contrastive_loss, route_prompt
 
 STYLE_TOKEN = "stitchwork"
 META_NAME = "style_lora.json"
@@ -207,3 +208,41 @@ def train_style(comp, emb: np.ndarray, design: np.ndarray, caption: str,
             if losses else None, "source": comp.source}
     (out / META_NAME).write_text(json.dumps(meta, indent=1))
     return path
+
+
+def _read(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as e:
+        raise ValueError(f"{path}: not a readable image ({e.__class__.__name__})") from e
+
+
+def train_style_mode(cfg, *, resume: str | None = None, components=None) -> dict:
+    """``craftlora train`` with ``mode = "style-contrastive"``: settings from the config's
+    ``[style]``, ``lora.rank``, ``optim.lr``, ``seed`` and ``checkpoint_every``."""
+    from craftlora.models.loader import load_components
+
+    st, out = cfg.style, Path(cfg.output_dir)
+    if resume is None and (out / "state" / "step.json").exists():
+        raise ValueError(f"{out}: holds a style run already; pass --resume latest to continue")
+    t0 = time.time()
+    comp = components or load_components(cfg.model, config=cfg.model_config_dir)
+    s = StyleSettings(
+        style_blocks=list(st.blocks), rank=cfg.lora.rank, lr=cfg.optim.lr,
+        stage1_steps=st.stage1_steps, stage2_steps=st.stage2_steps,
+        contrastive_weight=st.contrastive_weight, tau=st.tau,
+        reference_weight=st.reference_weight, expansion_weight=st.expansion_weight,
+        seed=cfg.seed, save_every=cfg.checkpoint_every)
+    exp = [(_read(p), c) for p, c in zip(st.expansion_designs, st.expansion_captions,
+                                         strict=True)]
+    start = json.loads((out / "state" / "step.json").read_text())["step"] \
+        if (out / "state" / "step.json").exists() else 0
+    path = train_style(comp, _read(st.embroidery), _read(st.design), st.caption, exp, s, out)
+    steps = s.stage1_steps + s.stage2_steps
+    wall = time.time() - t0
+    return {"status": "done", "step": steps, "wall_s": wall,
+            "timings": {"steps_per_s": (steps - start) / max(wall, 1e-9)},
+            "outputs": {"lora": str(path), "meta": str(out / META_NAME)}}
