@@ -28,7 +28,8 @@ def demo_style(
         res = run_style_demo(out, preset=preset, model=model_source(model), seed=seed)
     except (ValueError, OSError) as e:
         fail(e)
-    console.print(f"style blocks: {', '.join(res['blocks'])}; LPIPS: {res['lpips_network']}")
+    console.print(f"style blocks: {', '.join(res['blocks'])}; "
+                  f"content network: {res['content_network']}")
     console.print("method".ljust(14) + "".join(f.rjust(16) for f in FIGURES))
     for m, v in res["methods"].items():
         console.print(m.ljust(14) + "".join(f"{v[f]:16.4f}" for f in FIGURES))

@@ -182,22 +182,19 @@ def style_metrics(
     import numpy as np
 
     from craftlora.cli.style import read_rgb
-    from craftlora.metrics.features import get_extractor
     from craftlora.metrics.weights import MissingWeightsError
-    from craftlora.style.metrics import HF_CUTOFF, hfrd, hist_distance, mask_iou
+    from craftlora.mini.judge import JUDGES
+    from craftlora.style.metrics import HF_CUTOFF, content_net, hfrd, hist_distance, mask_iou
 
     try:
         out_a, des_a, ref_a = read_rgb(output), read_rgb(design), read_rgb(reference)
         if out_a.shape != des_a.shape:
             raise ValueError(f"{output}: size {out_a.shape[:2]} differs from the design's "
                              f"{des_a.shape[:2]}")
-        try:
-            net = get_extractor(lpips_net)
-        except MissingWeightsError:
-            net = get_extractor(lpips_net, weights="random")
+        net = content_net(lpips_net, JUDGES / "judge-64.safetensors")
         res = {"hfrd": hfrd(out_a, ref_a), "hf_cutoff": HF_CUTOFF,
                "lpips_content": float(net.distance([out_a], [des_a])[0]),
-               "lpips_network": net.id, "hist": hist_distance(out_a, des_a)}
+               "content_network": net.id, "hist": hist_distance(out_a, des_a)}
         if mask is not None:
             res["mask_iou"] = mask_iou(out_a, des_a, read_rgb(mask)[..., 0] > 127)
         if style is not None:

@@ -16,12 +16,11 @@ import numpy as np
 from PIL import Image
 
 from craftlora.experiment.html import H, chart_img, fmt, pixel_img
-from craftlora.metrics.features import get_extractor
-from craftlora.metrics.weights import MissingWeightsError
+from craftlora.mini.judge import JUDGES
 from craftlora.mini.stitch.render import read_labels, render_stitch
 from craftlora.mini.stitch.styles import STYLES
 from craftlora.models.loader import load_components
-from craftlora.style.metrics import StyleClassifier
+from craftlora.style.metrics import StyleClassifier, content_net
 from craftlora.style.study import (
     METHODS,
     discover_blocks,
@@ -61,13 +60,6 @@ def _img(root: Path, sub: str, rid: str) -> np.ndarray:
     return np.asarray(Image.open(root / sub / f"{rid}.png").convert("RGB"))
 
 
-def _lpips():
-    try:
-        return get_extractor("lpips-alex")
-    except MissingWeightsError:
-        return get_extractor("lpips-alex", weights="random")
-
-
 def run_style_demo(out: Path, *, preset: str = "full", model: str = "mini", seed: int = 0
                    ) -> dict:
     t0 = time.time()
@@ -88,7 +80,7 @@ def run_style_demo(out: Path, *, preset: str = "full", model: str = "mini", seed
     every = every_block(model)
     clf = StyleClassifier([_img(world, s, i) for s in STYLES for i in train_ids],
                           [s for s in STYLES for _ in train_ids])
-    lpips = _lpips()
+    lpips = content_net("lpips-alex", JUDGES / "judge-64.safetensors")
     base = StyleSettings(style_blocks=[], rank=p.rank, lr=p.lr, stage1_steps=p.stage1,
                          stage2_steps=p.stage2, seed=seed + 42)
     designs = [_img(world, "design", r["id"]) for r in test]
@@ -117,7 +109,7 @@ def run_style_demo(out: Path, *, preset: str = "full", model: str = "mini", seed
         "per_style": {m: dict(zip(p.styles, per[m], strict=True)) for m in METHODS},
         "ground_truth_embroidery": {f: float(np.mean([d[f] for d in truth])) for f in FIGURES},
         "blocks": found["blocks"], "all_blocks": every, "block_source": found["source"],
-        "model": model, "lpips_network": lpips.id, "preset": {"name": preset, **asdict(p)},
+        "model": model, "content_network": lpips.id, "preset": {"name": preset, **asdict(p)},
         "held_out_designs": [r["id"] for r in test], "styles": list(p.styles),
         "wall_s": round(time.time() - t0, 1),
     }
@@ -142,7 +134,7 @@ def _html(res: dict, grid: dict, out: Path) -> str:
     chart_html = chart_img(chart.read_bytes(), "block similarity") if chart.exists() else ""
     return (f"<html><head><meta charset='utf-8'><title>style study</title></head><body>"
             f"<h1>One-shot style LoRA on the stitch world</h1><p>model {H(res['model'])}, "
-            f"LPIPS network {H(res['lpips_network'])}, wall {res['wall_s']} s; means over "
+            f"content network {H(res['content_network'])}, wall {res['wall_s']} s; means over "
             f"held-out designs {H(', '.join(res['held_out_designs']))} and styles "
             f"{H(', '.join(res['styles']))}</p><table border=1><tr><th>method</th>{head}</tr>"
             f"{rows}</table><p>style blocks: {H(', '.join(res['blocks']))}</p>{chart_html}"

@@ -7,6 +7,8 @@
   output vs design: 0 = the design's colours kept.
 - **mask IoU**: the output's foreground (pixels farther than 0.25 in RGB from the design's
   ground colour, closed over 1 px to bridge stitch gaps) against the design's exact mask.
+- **content distance**: LPIPS (AlexNet) when its ImageNet backbone is on this machine, else
+  1 − cosine of the shipped domain judge's features (``FeatureDistance``; its id is recorded).
 - **style agreement**: a nearest-centroid classifier on oriented spectral features, fitted on
   the stitch world's rendered embroidery (exact labels), agrees with the reference's style.
 """
@@ -17,6 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.ndimage import binary_closing
+
+from craftlora.metrics.features import get_extractor
+from craftlora.metrics.judge import Judge
+from craftlora.metrics.weights import MissingWeightsError
 
 HF_CUTOFF = 0.25
 
@@ -92,3 +98,28 @@ class StyleClassifier:
         z = (np.stack([texture_features(i) for i in images]) - self.mu) / self.sd
         d = ((z[:, None, :] - self.centroids[None]) ** 2).sum(-1)
         return [self.classes[i] for i in d.argmin(1)]
+
+
+class FeatureDistance:
+    """1 − cosine similarity of a feature extractor's vectors: the content distance used when
+    LPIPS's ImageNet backbone is not on this machine (``id`` names the network)."""
+
+    def __init__(self, extractor):
+        self.extractor = extractor
+        self.id = f"{extractor.id} feature cosine distance"
+
+    def distance(self, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> np.ndarray:
+        fa, fb = self.extractor.features(list(a)), self.extractor.features(list(b))
+        fa = fa / (np.linalg.norm(fa, axis=1, keepdims=True) + 1e-12)
+        fb = fb / (np.linalg.norm(fb, axis=1, keepdims=True) + 1e-12)
+        return 1.0 - (fa * fb).sum(1)
+
+
+def content_net(lpips_name: str = "lpips-alex", fallback_checkpoint=None):
+    """LPIPS when its weights are here; else the shipped domain judge's feature distance."""
+    try:
+        return get_extractor(lpips_name)
+    except MissingWeightsError:
+        if fallback_checkpoint is None:
+            raise
+        return FeatureDistance(Judge(fallback_checkpoint))
