@@ -3,7 +3,7 @@
 Stage 1 (block modulation), every step with one shared noise and timestep:
 (1) the whole LoRA (θ_a) learns the design under the content prompt; (2) only the style blocks'
 LoRA (θ_e) learns the embroidery while the style prompt is routed to the style blocks and the
-content prompt to the rest. Stage 2 adds (3) the contrastive term on θ_e (``contrastive.py``),
+content prompt to the rest. Stage 2 adds (3) the contrastive term on θ_e (``style_loss.py``),
 with the expansion designs as the "generated" side. Baselines are settings of the same loop:
 ``design_update=False`` with every block as a style block is a whole-UNet LoRA on the
 embroidery (DreamBooth-LoRA-like); two blocks without the design update is B-LoRA-like.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,6 @@ class StyleSettings:
     seed: int = 42
     save_every: int = 50
     method: str = "contrastive"
-    extra: dict = field(default_factory=dict)
 
 
 def style_prompt(caption: str) -> str:
@@ -83,8 +82,6 @@ class _Pair:
             self.c_emb = encode_prompts(comp, [style_prompt(c) for c in caps])["hidden"]
         self.z_emb = image_latents(comp, [emb])
         self.z_des = image_latents(comp, [design] + [d for d, _ in expansions])
-        w = [1.0] + [0.0] * len(expansions)
-        self.weights = torch.tensor(w)
 
 
 def _mse(pred, target, w):
@@ -118,8 +115,7 @@ def _step(unet, sched, p: _Pair, step: int, s: StyleSettings, opts, style_params
     z_t, eps, t = _noise(sched, p.z_des, step, s.seed)
     loss_a = torch.tensor(0.0)
     if s.design_update:
-        w = p.weights.clone()
-        w[1:] = s.expansion_weight
+        w = torch.full((p.z_des.shape[0],), s.expansion_weight)
         w[0] = s.reference_weight
         loss_a = _mse(_eps(unet, z_t, t, p.c_des), eps, w)
         loss_a.backward()
