@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import binary_closing
@@ -106,7 +107,9 @@ class FeatureDistance:
 
     def __init__(self, extractor):
         self.extractor = extractor
-        self.id = f"{extractor.id} feature cosine distance"
+        d = extractor.describe()
+        name = extractor.id + (f":{Path(d['checkpoint']).stem}" if "checkpoint" in d else "")
+        self.id = f"{name} (sha256 {d['weights_sha256'][:12]}) feature cosine distance"
 
     def distance(self, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> np.ndarray:
         fa, fb = self.extractor.features(list(a)), self.extractor.features(list(b))
