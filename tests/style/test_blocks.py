@@ -60,3 +60,32 @@ def test_cli_style_blocks(tmp_path, tiny_model, stitch_world):
                                    pair[0], str(tmp_path / "missing.png"), "--out",
                                    str(tmp_path / "c")])
     assert bad.exit_code != 0 and "missing.png" in bad.output
+
+
+SD15 = dict(block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+            cross_attention_dim=768, attention_head_dim=8, sample_size=64)
+SD21 = {**SD15, "cross_attention_dim": 1024, "attention_head_dim": (5, 10, 20, 20),
+        "use_linear_projection": True, "sample_size": 96}
+SDXL = dict(block_out_channels=(320, 640, 1280), layers_per_block=2,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048,
+            attention_head_dim=(5, 10, 20), use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816, sample_size=128)
+
+
+def test_full_size_architectures_name_their_blocks():
+    """SD 1.5 / 2.1 have 16 transformer blocks; SDXL 11, among them the paper's four (built on
+    the meta device: the layout without the weights)."""
+    from diffusers import UNet2DConditionModel
+
+    from craftlora.style.blocks import SDXL_STYLE_BLOCKS
+
+    with torch.device("meta"):
+        counts = {n: transformer_blocks(UNet2DConditionModel(**cfg))
+                  for n, cfg in (("sd15", SD15), ("sd21", SD21), ("sdxl", SDXL))}
+    assert len(counts["sd15"]) == len(counts["sd21"]) == 16
+    assert len(counts["sdxl"]) == 11 and set(SDXL_STYLE_BLOCKS) <= set(counts["sdxl"])
