@@ -39,3 +39,19 @@ def test_exact_metrics_on_the_stitch_world(stitch_world):
         assert mask_iou(load(stitch_world, "satin", i), design, mask) > 0.8
         shifted = np.roll(design, 8, axis=1)
         assert mask_iou(shifted, design, mask) < mask_iou(design, design, mask) - 0.1
+
+
+def test_feature_distance_and_content_net_fallback(tmp_path):
+    from craftlora.metrics.features import PixelExtractor
+    from craftlora.mini.judge import JUDGES
+    from craftlora.style.metrics import FeatureDistance, content_net
+
+    fd = FeatureDistance(PixelExtractor(size=4))
+    a = np.zeros((8, 8, 3), np.uint8)
+    a[:, :4] = 255
+    b = a[:, ::-1].copy()  # the mirror image: orthogonal pixel vectors
+    d = fd.distance([a, a], [a, b])
+    assert abs(d[0]) < 1e-9 and abs(d[1] - 1.0) < 1e-6
+    assert fd.id.startswith("pixels4") and "cosine" in fd.id
+    net = content_net("lpips-alex", JUDGES / "judge-64.safetensors")
+    assert net.id.startswith("lpips-alex") or net.id.startswith("domain:judge-64")
