@@ -100,6 +100,8 @@ def run_style_demo(out: Path, *, preset: str = "full", model: str = "mini", seed
             outs = stylize_with(model, lora, designs, [style_prompt(r["caption"]) for r in test],
                                 strength=p.strength, steps=p.steps, seed=seed)
             grid[style][m] = outs
+            for r, o in zip(test, outs, strict=True):
+                Image.fromarray(o).save(run / f"out-{r['id']}.png")
             per[m].append(score(outs, designs, masks, ref, style, clf, lpips))
     truth = [score(grid[s]["truth"], designs, masks, _img(world, s, p.reference), s, clf, lpips)
              for s in p.styles]
