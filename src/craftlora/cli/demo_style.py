@@ -14,7 +14,7 @@ from craftlora.cli.demo import demo_app
 @demo_app.command("style")
 def demo_style(
     out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-style"),
-    preset: Annotated[str, typer.Option(help="full or quick")] = "full",
+    preset: Annotated[str, typer.Option(help="full, quick or tiny (tests)")] = "full",
     model: Annotated[str, typer.Option(help="base model")] = "mini",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:

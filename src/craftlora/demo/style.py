@@ -52,8 +52,12 @@ class StylePreset:
     expansions: tuple[str, ...] = ("circle-000", "vase-000")
 
 
-PRESETS = {"full": StylePreset(), "quick": StylePreset(per_motif=1, stage1=20, stage2=10,
-                                                       invert_steps=4, steps=8)}
+PRESETS = {
+    "full": StylePreset(),
+    "quick": StylePreset(per_motif=1, stage1=20, stage2=10, invert_steps=4, steps=8),
+    "tiny": StylePreset(per_motif=1, styles=("satin",), stage1=2, stage2=1, invert_steps=2,
+                        steps=2),  # tests: every piece once, in seconds
+}
 
 
 def _img(root: Path, sub: str, rid: str) -> np.ndarray:
