@@ -53,7 +53,7 @@ def test_cli_style_blocks(tmp_path, tiny_model, stitch_world):
                                    *pair, "--out", str(tmp_path / "b"), "--k", "2",
                                    "--steps", "3", "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert len(out["blocks"]) == 2 and set(out["blocks"]) <= set(out["similarity"])
     assert (tmp_path / "b" / "blocks.png").stat().st_size > 1000
     bad = CliRunner().invoke(app, ["style", "blocks", "--model", str(tiny_model), "--pair",

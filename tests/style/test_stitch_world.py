@@ -43,7 +43,7 @@ def test_cli_mini_stitch(tmp_path):
     res = CliRunner().invoke(app, ["mini", "stitch", str(tmp_path / "w"), "--per-motif", "1",
                                    "--size", "32", "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["designs"] == 8 and out["styles"] == list(STYLES)
     bad = CliRunner().invoke(app, ["mini", "stitch", str(tmp_path / "x"), "--size", "33"])
     assert bad.exit_code != 0 and "even" in bad.output

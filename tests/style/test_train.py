@@ -70,7 +70,7 @@ stage2_steps = 1
 """)
     res = CliRunner().invoke(app, ["train", str(cfg), "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["step"] == 3 and (tmp_path / "out" / "pytorch_lora_weights.safetensors").exists()
     again = CliRunner().invoke(app, ["train", str(cfg)])
     assert again.exit_code != 0 and "--resume latest" in again.output
