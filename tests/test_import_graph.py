@@ -11,6 +11,8 @@ Layers, bottom up:
   below, and the compositions);
 - ``sweep`` composes ``train`` runs and ``generate`` comparisons (and the ``experiment``
   summary's statistics), and nothing below imports it;
+- ``style`` (one-shot style LoRA: block discovery, stylize, its study) runs ``train``'s
+  style-contrastive mode;
 - ``demo``, ``cli`` and ``studio`` compose everything (the studio calls the same stage
   functions as the CLI).
 """
@@ -32,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "experiment": BASE | {"classify"},
     "mini": BASE | {"classify", "generate"},
     "sweep": BASE | {"train", "generate", "experiment"},
+    "style": BASE | {"train"},
 }
 COMPOSERS = {"demo", "cli", "studio"}
 # Known exceptions, each (from room, to room): why it is still here.

@@ -1,5 +1,5 @@
 """`craftlora metrics ...`: FD/KID between sets, attribute agreement, LPIPS diversity, contour
-adherence, and the list of feature extractors."""
+adherence, style transfer (HFRD, histogram, mask IoU, stitch style), and the feature extractors."""
 
 from __future__ import annotations
 
@@ -185,3 +185,57 @@ def contour(
     result = {"sketch": str(sketch), "mode": mode, "n": len(rows), "mean": mean,
               "images": rows}
     _show(result, as_json, f"contour adherence to {sketch}")
+
+
+@metrics.command("style")
+def style_metrics(
+    output: Annotated[Path, typer.Argument(help="stylized image")],
+    design: Annotated[Path, typer.Argument(help="the design it was made from")],
+    reference: Annotated[Path, typer.Argument(help="the style reference (embroidery)")],
+    mask: Annotated[Path | None, typer.Option(help="the design's mask (stitch world)")] = None,
+    style: Annotated[str | None, typer.Option(help="expected stitch style (needs --world)")]
+    = None,
+    world: Annotated[Path | None, typer.Option(help="a rendered stitch world (classifier)")]
+    = None,
+    lpips_net: Annotated[str, typer.Option(help="lpips-alex, lpips-vgg")] = "lpips-alex",
+    as_json: JsonOpt = False,
+) -> None:
+    """HFRD (cutoff 0.25 × Nyquist), LPIPS and colour-histogram distance to the design; with
+    --mask the mask IoU, with --style and --world the stitch classifier's agreement."""
+    import numpy as np
+
+    from craftlora.cli.style import read_rgb
+    from craftlora.metrics.weights import MissingWeightsError
+    from craftlora.mini.judge import JUDGES
+    from craftlora.style.metrics import HF_CUTOFF, content_net, hfrd, hist_distance, mask_iou
+
+    try:
+        out_a, des_a, ref_a = read_rgb(output), read_rgb(design), read_rgb(reference)
+        if out_a.shape != des_a.shape:
+            raise ValueError(f"{output}: size {out_a.shape[:2]} differs from the design's "
+                             f"{des_a.shape[:2]}")
+        net = content_net(lpips_net, JUDGES / "judge-64.safetensors")
+        res = {"hfrd": hfrd(out_a, ref_a), "hf_cutoff": HF_CUTOFF,
+               "lpips_content": float(net.distance([out_a], [des_a])[0]),
+               "content_network": net.id, "hist": hist_distance(out_a, des_a)}
+        if mask is not None:
+            res["mask_iou"] = mask_iou(out_a, des_a, read_rgb(mask)[..., 0] > 127)
+        if style is not None:
+            res["style_agreement"] = float(_stitch_classifier(world).predict([out_a])[0] == style)
+    except (ValueError, OSError, MissingWeightsError) as e:
+        fail(e)
+    _show({k: float(v) if isinstance(v, np.floating) else v for k, v in res.items()}, as_json,
+          "style metrics")
+
+
+def _stitch_classifier(world: Path | None):
+    from craftlora.cli.style import read_rgb
+    from craftlora.mini.stitch.render import read_labels
+    from craftlora.mini.stitch.styles import STYLES
+    from craftlora.style.metrics import StyleClassifier
+
+    if world is None:
+        raise ValueError("--style needs --world (a rendered stitch world to fit the classifier)")
+    ids = [r["id"] for r in read_labels(world) if r["split"] == "train"]
+    return StyleClassifier([read_rgb(world / s / f"{i}.png") for s in STYLES for i in ids],
+                           [s for s in STYLES for _ in ids])

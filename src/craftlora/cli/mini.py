@@ -1,4 +1,4 @@
-"""`craftlora mini kiln | generic | sheet`: the embedded procedural worlds."""
+"""`craftlora mini kiln | generic | sheet | stitch`: the embedded procedural worlds."""
 
 from __future__ import annotations
 
@@ -108,3 +108,28 @@ def sheet(
     console.print(f"wrote {out}: {result['rows']} rows")
     for s in result["skipped"]:
         console.print(f"[yellow]skipped[/] {s['file']}: {s['reason']}")
+
+
+@mini.command()
+def stitch(
+    out: Annotated[Path, typer.Argument(help="output folder")],
+    per_motif: Annotated[int, typer.Option(min=1, help="designs per motif")] = 3,
+    seed: Annotated[int, typer.Option(help="same seed, same bytes")] = 0,
+    size: Annotated[int, typer.Option(min=16, help="image side in pixels (even)")] = 64,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render the stitch world: flat designs, masks and embroidery in four stitch styles."""
+    from craftlora.mini.stitch.render import render_stitch
+    from craftlora.mini.stitch.styles import STYLES
+
+    try:
+        labels = render_stitch(out, per_motif=per_motif, seed=seed, size=size)
+    except (ValueError, OSError) as e:
+        fail(e)
+    n = len(labels.read_text(encoding="utf-8").splitlines()) - 1
+    result = {"out": str(out), "labels": str(labels), "designs": n, "styles": list(STYLES),
+              "seed": seed, "size": size}
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"wrote {n} design(s) x {len(STYLES)} styles to {out} (labels: {labels})")

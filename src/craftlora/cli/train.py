@@ -41,6 +41,9 @@ def _parse_set(items: list[str]) -> dict[str, object]:
 
 def _next_step(cfg, result: dict) -> str:
     """The generate command that uses what this run wrote."""
+    if cfg.mode == "style-contrastive":
+        return (f"next: craftlora stylize --model {cfg.model} --style "
+                f"{result['outputs']['lora']} --image DESIGN --out OUT.png")
     if cfg.mode != "lora":
         return (f"next: craftlora plan WS, then craftlora generate WS --plan PLAN "
                 f"--model {result['outputs'].get('model', '')}")

@@ -106,11 +106,35 @@ class ValidationSettings(_Strict):
     seed: int = 0
 
 
+class StyleModeSettings(_Strict):
+    """``mode = "style-contrastive"``: one (embroidery, design) pair, see docs/style.md."""
+
+    embroidery: Path
+    design: Path
+    caption: str = Field(description="content prompt of the design, e.g. 'a red star'")
+    blocks: list[str] = Field(min_length=1, description="style blocks (`craftlora style blocks`)")
+    expansion_designs: list[Path] = Field(default_factory=list)
+    expansion_captions: list[str] = Field(default_factory=list)
+    stage1_steps: int = Field(default=400, ge=1)
+    stage2_steps: int = Field(default=200, ge=0)
+    contrastive_weight: float = Field(default=1e-4, ge=0)
+    tau: float = Field(default=1.0, gt=0)
+    reference_weight: float = Field(default=1.0, ge=0)
+    expansion_weight: float = Field(default=0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _paired(self) -> StyleModeSettings:
+        if len(self.expansion_designs) != len(self.expansion_captions):
+            raise ValueError("style.expansion_designs and style.expansion_captions differ in "
+                             "length")
+        return self
+
+
 class TrainConfig(_Strict):
     """A whole run; its resolved form is written to ``run.json`` and LoRA metadata."""
 
     name: str = "lora"
-    mode: Literal["lora", "full"] = "lora"
+    mode: Literal["lora", "full", "style-contrastive"] = "lora"
     model: str = Field(description="'mini', a diffusers folder, a .safetensors file or hub id")
     model_config_dir: Path | None = Field(default=None,
                                           description="local diffusers folder for single files")
@@ -136,6 +160,7 @@ class TrainConfig(_Strict):
     loss: LossSettings = Field(default_factory=LossSettings)
     optim: OptimSettings = Field(default_factory=OptimSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    style: StyleModeSettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -150,6 +175,8 @@ class TrainConfig(_Strict):
     def _consistent(self) -> TrainConfig:
         if self.mode == "full" and self.lora.text_encoder:
             raise ValueError("lora.text_encoder is for mode = 'lora'; use train_text_encoder")
+        if (self.mode == "style-contrastive") != (self.style is not None):
+            raise ValueError("mode = 'style-contrastive' needs a [style] section (and only it)")
         return self
 
     def resolved(self, base: Path) -> TrainConfig:
@@ -169,6 +196,11 @@ class TrainConfig(_Strict):
         if self.loss.perceptual_weights is not None:
             out.loss.perceptual_weights = fix(self.loss.perceptual_weights) or \
                 self.loss.perceptual_weights
+        if self.style is not None:
+            st = out.style
+            st.embroidery, st.design = fix(st.embroidery) or st.embroidery, fix(st.design) or \
+                st.design
+            st.expansion_designs = [fix(p) or p for p in st.expansion_designs]
         if self.model not in MINI_NAMES and not os.path.isabs(self.model):
             local = base / os.path.expanduser(self.model)
             # a path (exists here, or is spelled as one) resolves against the config's folder

@@ -36,6 +36,7 @@ from craftlora.train.preflight import preflight
 from craftlora.train.saving import save_state, validate, write_outputs
 from craftlora.train.setup import ModelSetup, optimiser, setup_model, trainable
 from craftlora.train.steps import Inputs, StepLog, Stepper, run_steps, set_rng_state
+from craftlora.train.style_mode import train_style_mode
 
 
 class TrainingStopped(RuntimeError):
@@ -67,6 +68,8 @@ def train(
     or a checkpoint folder. ``components``: already loaded model parts to train in place
     (otherwise ``cfg.model`` is loaded). ``on_step(step, loss)`` is called after every step.
     """
+    if cfg.mode == "style-contrastive":
+        return train_style_mode(cfg, resume=resume, components=components)
     t_start = time.time()
     pre = preflight(cfg, resume=resume, model=components is None)
     pre.require()  # one line, before any weights are read
