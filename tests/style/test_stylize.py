@@ -37,9 +37,10 @@ def test_only_style_block_keys_are_loaded(tmp_path, tiny_model, stitch_world):
 
 def test_lab_colour_fix():
     rng = np.random.default_rng(0)
-    out = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    grey = rng.integers(90, 170, (8, 8, 1))
+    out = np.clip(grey + rng.integers(-8, 9, (8, 8, 3)), 0, 255).astype(np.uint8)
     design = np.zeros_like(out)
-    design[..., 0] = 200  # red
+    design[...] = (170, 120, 110)  # a muted red, inside the gamut at these lightnesses
     fixed = lab_colour_fix(out, design)
     import cv2
 
