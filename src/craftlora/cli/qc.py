@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import CHECK, DATA, app, console, fail, print_json
+from craftlora.cli.app import CHECK, app, console, fail, print_json
 
 
 @app.command(rich_help_panel=CHECK)
@@ -52,50 +52,3 @@ def qc(
     for name, why in summary["skipped"].items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
     console.print(f"outlier features: {summary['outlier_features']['extractor']}")
-
-
-@app.command(rich_help_panel=DATA)
-def specular(
-    images: Annotated[list[Path], typer.Argument(help="image files")],
-    out: Annotated[Path | None, typer.Option(help="folder for corrected PNGs")] = None,
-    figure: Annotated[Path | None, typer.Option(help="PNG: original | mask | corrected")] = None,
-    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="attenuation α")] = 0.7,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Specular highlight reduction I·(1 − α·M_spec) (the lacquer study's preprocessing)."""
-    from craftlora.data.atomic import atomic_write_bytes
-    from craftlora.data.imageio import BadImageError, load_rgb
-    from craftlora.data.specular import SpecularConfig, example_figure, reduce_specular
-    from craftlora.data.specular import specular_mask as mask_of
-
-    cfg = SpecularConfig(alpha=alpha)
-    loaded, rows = [], []
-    for p in images:
-        try:
-            im = load_rgb(p)
-        except BadImageError as e:
-            rows.append({"image": str(p), "error": e.reason})
-            continue
-        loaded.append(im)
-        row = {"image": str(p), "mask_mean": float(mask_of(im, cfg).mean())}
-        if out is not None:
-            import io
-
-            buf = io.BytesIO()
-            reduce_specular(im, cfg).save(buf, format="PNG")
-            target = out / (p.stem + ".png")
-            atomic_write_bytes(target, buf.getvalue())
-            row["output"] = str(target)
-        rows.append(row)
-    if figure is not None and loaded:
-        example_figure(loaded[:6], str(figure), cfg)
-    result = {"alpha": alpha, "images": rows, "figure": str(figure) if figure else None}
-    if as_json:
-        print_json(result)
-    else:
-        for r in rows:
-            console.print(r)
-    bad = [r for r in rows if "error" in r]
-    if bad:
-        fail(f"{len(bad)} of {len(rows)} images not processed, e.g. {bad[0]['image']}: "
-             f"{bad[0]['error']}", code=1)
