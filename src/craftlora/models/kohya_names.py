@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import torch
 
-from craftlora.models.ldm_layout import unet_to_ldm
+from craftlora.models.ldm_layout import SDXL_LABEL_EMB, unet_to_ldm
 
 Layout = Literal["sd-scripts", "diffusers"]
 LAYOUTS: tuple[str, ...] = ("sd-scripts", "diffusers")
@@ -36,7 +36,6 @@ READ_PREFIXES = {"lora_unet": "unet", "lora_te": "text_encoder", "lora_te1": "te
 
 SD_SCRIPTS_BLOCKS = ("Transformer2DModel", "CLIPAttention", "CLIPMLP")
 SD_SCRIPTS_CONV_BLOCKS = ("ResnetBlock2D", "Downsample2D", "Upsample2D")
-_SDXL_TOP = {"add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}
 
 
 def is_sdxl_unet(unet_config: Mapping[str, Any]) -> bool:
@@ -74,9 +73,9 @@ def unet_ldm_paths(unet_config: Mapping[str, Any], modules: Iterable[str]) -> di
     """diffusers UNet module path → the SGM/LDM path of the same layer."""
     modules = list(modules)
     cfg = {**unet_config, "addition_embed_type": None}  # SDXL's label_emb: mapped here
-    plain = [m for m in modules if m not in _SDXL_TOP]
+    plain = [m for m in modules if m not in SDXL_LABEL_EMB]
     ldm = unet_to_ldm({f"{m}.weight": torch.empty(0) for m in plain}, cfg)
-    out = {m: _SDXL_TOP[m] for m in modules if m in _SDXL_TOP}
+    out = {m: SDXL_LABEL_EMB[m] for m in modules if m in SDXL_LABEL_EMB}
     out.update({m: k.removesuffix(".weight") for m, k in zip(plain, ldm, strict=True)})
     return out
 

@@ -28,6 +28,7 @@ import torch
 
 from craftlora.models.ldm_layout import (
     CLIP_PREFIX,
+    SDXL_LABEL_EMB,
     UNET_PREFIX,
     VAE_PREFIX,
     clip_to_ldm,
@@ -53,7 +54,6 @@ _OPEN_CLIP_LAYER = {
     "mlp.fc1": "mlp.c_fc",
     "mlp.fc2": "mlp.c_proj",
 }
-_LABEL_EMB = {"add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}
 
 
 def open_clip_to_ldm(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -96,7 +96,7 @@ def sdxl_unet_to_ldm(state_dict: Mapping[str, torch.Tensor], config: Mapping[str
     for key, t in state_dict.items():
         if key.startswith("add_embedding."):
             module, _, param = key.rpartition(".")
-            out[f"{_LABEL_EMB[module]}.{param}"] = t
+            out[f"{SDXL_LABEL_EMB[module]}.{param}"] = t
     return out
 
 

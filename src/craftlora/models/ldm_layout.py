@@ -76,6 +76,11 @@ def _layers_per_block(config: Mapping[str, Any]) -> int:
     return lpb
 
 
+#: SDXL's added-condition embedding (diffusers) → its LDM name; ``unet_to_ldm`` does not map it.
+SDXL_LABEL_EMB = {"add_embedding.linear_1": "label_emb.0.0",
+                  "add_embedding.linear_2": "label_emb.0.2"}
+
+
 def unet_to_ldm(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]
                 ) -> dict[str, torch.Tensor]:
     """A diffusers ``UNet2DConditionModel`` state dict in LDM names (no prefix)."""
