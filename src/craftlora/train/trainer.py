@@ -26,6 +26,7 @@ from craftlora.data.imageio import sha256_file
 from craftlora.models.loader import Components, device_name, load_components, module_hash
 from craftlora.models.text import encode_prompts
 from craftlora.train import checkpoint as ckpt
+from craftlora.train.caption_ops import kohya_steps
 from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.data import DiskCache, encode_latents, text_key
 from craftlora.train.lora_compute import folded_lora
@@ -70,6 +71,10 @@ def train(
     pre.require()  # one line, before any weights are read
     out = Path(cfg.output_dir)
     acc, tracker = _accelerator(cfg, out)
+    if cfg.epochs:  # kohya's count: epochs × ceil(images × repeats / batch) / processes
+        cfg = cfg.model_copy(update={"max_steps": kohya_steps(
+            len(pre.examples), cfg.data.num_repeats, cfg.epochs, cfg.batch_size,
+            grad_accum=cfg.grad_accum, processes=acc.num_processes)})
     state_in = _resume_target(resume, out / "checkpoints", acc.process_index)
 
     setup = setup_model(cfg, components or load_components(cfg.model, config=cfg.model_config_dir),
