@@ -16,8 +16,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from craftlora.catalog.workspace import Workspace
+from craftlora.character.prompts import tags_of
 from craftlora.data.atomic import atomic_write_bytes
+from craftlora.data.imageio import load_rgb
 from craftlora.metrics.diversity import lpips_diversity
+from craftlora.metrics.features import LpipsExtractor
+from craftlora.metrics.weights import MissingWeightsError
 
 Features = Callable[[np.ndarray], dict[str, bool]]
 TagReader = Callable[[np.ndarray, list[str]], tuple[int, int]]
@@ -28,6 +33,24 @@ class Shot:
     prompt_id: str
     tags: list[str]
     image: np.ndarray
+
+
+def set_shots(ws: Workspace, set_name: str) -> list[Shot]:
+    """A generated set's images with their plan entry and the tags of their attributes."""
+    return [Shot(rec.provenance.get("plan_entry", ""), tags_of(rec.attributes),
+                 np.asarray(load_rgb(ws.resolve(rec.path))))
+            for rec in ws.catalog.images(set_name=set_name)]
+
+
+def lpips_net(say: Callable[[str], None] = print) -> Any:
+    """AlexNet LPIPS; where its ImageNet weights are absent, the same network with seeded
+    random weights (id ``lpips-alex-random``), said once through ``say``."""
+    try:
+        return LpipsExtractor("alex")
+    except MissingWeightsError:
+        say("LPIPS: AlexNet ImageNet weights not on this machine; diversity uses LPIPS-alex "
+            "with seeded random weights (named lpips-alex-random)")
+        return LpipsExtractor("alex", weights="random")
 
 
 def identity_scores(shots: Sequence[Shot], features: Features) -> dict[str, Any]:

@@ -135,10 +135,9 @@ def evaluate(ws: WsArg,
     (generate the plan's eval sets first); writes WS/character/eval.json and eval.html."""
     from craftlora.catalog.workspace import Workspace
     from craftlora.character.evaluate import evaluate as run_eval
-    from craftlora.character.evaluate import report_html
+    from craftlora.character.evaluate import lpips_net, report_html, set_shots
     from craftlora.character.spec import CHARACTER_DIR, CharacterError, load_character
     from craftlora.data.atomic import atomic_write_json
-    from craftlora.demo.character import _lpips, _shots
 
     if world != "mini":
         fail(f"--world {world!r}: only the mini character has identity detectors so far")
@@ -147,11 +146,11 @@ def evaluate(ws: WsArg,
     try:
         _, trigger = load_character(ws)
         with Workspace.open(ws) as w:
-            shots = {"base": _shots(w, base_set), "lora": _shots(w, lora_set)}
+            shots = {"base": set_shots(w, base_set), "lora": set_shots(w, lora_set)}
         if not shots["base"] or not shots["lora"]:
             fail(f"{ws}: sets {base_set!r} and {lora_set!r} need images; generate them with "
                  f"craftlora generate {ws} --plan {ws / CHARACTER_DIR / 'prompts.toml'} --set …")
-        figs = run_eval(shots, mini.identity_features, mini.tag_matches, _lpips(console))
+        figs = run_eval(shots, mini.identity_features, mini.tag_matches, lpips_net(console.print))
         atomic_write_json(ws / CHARACTER_DIR / "eval.json", figs)
         report_html(shots, figs, ws / CHARACTER_DIR / "eval.html", f"character {trigger}")
     except (CharacterError, OSError, ValueError) as e:

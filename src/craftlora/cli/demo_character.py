@@ -14,7 +14,7 @@ from craftlora.cli.demo import demo_app
 @demo_app.command("character")
 def character(
     out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-character"),
-    preset: Annotated[str, typer.Option(hidden=True, help="full or tiny")] = "full",
+    preset: Annotated[str, typer.Option(hidden=True, help="full, quick or tiny")] = "full",
     as_json: Annotated[bool, typer.Option("--json", help="print character.json")] = False,
 ) -> None:
     """spec → prompts → candidates → selection → tags → LoRA → eval; writes

@@ -10,30 +10,30 @@ features, the faults the seed reports); the base also draws every candidate prom
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from craftlora.catalog.ingest import ingest
 from craftlora.catalog.workspace import Workspace
-from craftlora.character.evaluate import Shot, evaluate, report_html
+from craftlora.character.evaluate import Shot, evaluate, lpips_net, report_html, set_shots
 from craftlora.character.export import export_kohya
 from craftlora.character.prompts import combinations, prompt_plan, tags_of, write_prompts
 from craftlora.character.select import review_identity, select_kept
 from craftlora.character.spec import CHARACTER_DIR, init_character, load_character
 from craftlora.character.tags import tag_chart, tag_set
 from craftlora.data.atomic import atomic_write_json
-from craftlora.data.imageio import load_rgb
 from craftlora.generate.plan_model import load_plan
 from craftlora.generate.runner import generate
 from craftlora.mini.canvas import png_bytes, write_file
 from craftlora.mini.character import world
 from craftlora.qc.runner import run_qc
 from craftlora.train.config import DataSettings, LoraSettings, OptimSettings, TrainConfig
+from craftlora.train.trainer import train
 
 LORA = "pip"
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
@@ -62,34 +62,11 @@ class CharacterDemoSettings(BaseModel):
 
 
 PRESETS = {"full": CharacterDemoSettings(),
+           "quick": CharacterDemoSettings(candidates=32, reference=16, eval_prompts=6,
+                                          epochs=10),
            "tiny": CharacterDemoSettings(candidates=12, reference=8, eval_prompts=2,
                                          per_prompt=2, repeats=1, epochs=1, batch_size=4,
                                          steps=2)}
-
-
-def _images(ws: Workspace, set_name: str) -> list[Any]:
-    return ws.catalog.images(set_name=set_name)
-
-
-def _shots(ws: Workspace, set_name: str) -> list[Shot]:
-    out = []
-    for rec in _images(ws, set_name):
-        entry = rec.provenance.get("plan_entry", "")
-        out.append(Shot(entry, tags_of(rec.attributes),
-                        np.asarray(load_rgb(ws.resolve(rec.path)))))
-    return out
-
-
-def _lpips(console: Any) -> Any:
-    from craftlora.metrics.features import LpipsExtractor
-    from craftlora.metrics.weights import MissingWeightsError
-
-    try:
-        return LpipsExtractor("alex")
-    except MissingWeightsError:
-        console.print("[yellow]LPIPS: AlexNet ImageNet weights not on this machine; diversity "
-                      "uses LPIPS-alex with seeded random weights (named lpips-alex-random)[/]")
-        return LpipsExtractor("alex", weights="random")
 
 
 def _candidates(ws: Workspace, out: Path, s: CharacterDemoSettings, plan_path: Path
@@ -123,11 +100,9 @@ def _reference(ws: Workspace, out: Path, s: CharacterDemoSettings) -> None:
 
 
 def _train(ws_dir: Path, out: Path, s: CharacterDemoSettings) -> dict[str, Any]:
-    from craftlora.train.trainer import train
-
     cfg = TrainConfig(
         name=LORA, mode="lora", model=s.model, output_dir=out / "lora", seed=s.seed,
-        epochs=s.epochs, batch_size=s.batch_size, checkpoint_every=10_000, keep_last=1,
+        epochs=s.epochs, batch_size=s.batch_size, checkpoint_every=100, keep_last=1,
         log_every=10,
         lora=LoraSettings(rank=s.rank, alpha=float(s.rank), target_modules=UNET_TARGETS,
                           text_encoder=True),
@@ -179,12 +154,13 @@ def run_character_demo(out: Path, s: CharacterDemoSettings, console: Any) -> dic
     with Workspace.open(ws_dir) as ws:
         for name in ("eval-base", "eval-lora"):
             generate(ws, plan_path, name, model=s.model, progress=False)
-            ws.catalog.set_splits({r.id: None for r in _images(ws, name)})  # never trained on
-        shots = {"base": _shots(ws, "eval-base"), "lora": _shots(ws, "eval-lora")}
+            # evaluation images are never trained on
+            ws.catalog.set_splits({r.id: None for r in ws.catalog.images(set_name=name)})
+        shots = {"base": set_shots(ws, "eval-base"), "lora": set_shots(ws, "eval-lora")}
     held = load_plan(plan_path).get_set("eval-lora").entries
     shots["true"] = [Shot(e.id, tags_of(e.attributes), im) for e in held
                      for im in world.true_renders(e.attributes, s.per_prompt, 50_000)]
-    figs = evaluate(shots, world.identity_features, world.tag_matches, _lpips(console))
+    figs = evaluate(shots, world.identity_features, world.tag_matches, lpips_net(console.print))
     report_html(shots, figs, out / "character.html", f"character {trigger}: base vs LoRA")
     summary = {
         "candidates": kept["candidates"], "kept": kept["kept"],
@@ -194,6 +170,7 @@ def run_character_demo(out: Path, s: CharacterDemoSettings, console: Any) -> dic
         "tag_adherence": {k: figs[k]["tag_adherence"] for k in ("base", "lora")},
         "diversity": {k: figs[n]["diversity"] for k, n in (("lora", "lora"), ("true", "true"))},
         "wall_s": round(time.perf_counter() - t0, 1),
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     atomic_write_json(out / "character.json", {**summary, "details": {**result, "eval": figs,
                                                                        "tags": tags,
