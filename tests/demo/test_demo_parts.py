@@ -6,7 +6,7 @@ import pytest
 from rich.console import Console
 
 from craftlora.demo.run import DemoError, _settings_file
-from craftlora.demo.settings import DEMO_CAPTION_TEMPLATE, estimate_wall_s, preset
+from craftlora.demo.settings import DEMO_CAPTION_TEMPLATE, preset
 from craftlora.mini.sketch import find_controlnet
 from craftlora.runtime.steps import StepRunner
 
@@ -35,14 +35,6 @@ def test_a_failed_step_leaves_no_record_and_runs_again(tmp_path):
     assert not (tmp_path / "steps" / "s.json").exists()
     assert StepRunner(tmp_path, Console(quiet=True)).run("s", "step", lambda: {"ok": 1}) == {
         "ok": 1}
-
-
-def test_quick_fits_five_minutes_with_headroom_and_the_estimate_matches_the_full_run():
-    full = sum(estimate_wall_s(preset("full")).values())
-    assert full == pytest.approx(17 + 899 + 83 + 120 + 19 + 9 + 456, rel=0.05)  # measured walls
-    quick = estimate_wall_s(preset("quick"))
-    assert 1.3 * sum(quick.values()) < 300
-    assert quick["lora"] == max(quick.values())  # the LoRA gets the largest share of the time
 
 
 def test_presets_shrink_and_unknown_names_fail():

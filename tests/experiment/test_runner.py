@@ -90,7 +90,6 @@ def test_shipped_oracle_experiment_trains_like_the_demo():
     """examples/mini-oracle.toml and the demo's experiment use one classifier recipe."""
     from pathlib import Path
 
-    from craftlora.demo.mixing import classifier_config
     from craftlora.demo.settings import preset
 
     cfg = load_experiment(Path(__file__).resolve().parents[2] / "examples" / "mini-oracle.toml")
@@ -98,7 +97,7 @@ def test_shipped_oracle_experiment_trains_like_the_demo():
     assert any("real" in n and "oracle" not in n and "wrong" not in n for n in names)
     assert any("oracle" in n for n in names) and any("wrong" in n for n in names)
     assert cfg.seeds == [0, 1, 2]
-    demo = classifier_config(preset("full"))
+    demo = preset("full").classifier
     skip = {"epochs", "patience"}  # the demo trains shorter to fit its 30 minutes
     assert cfg.train.model_dump(exclude=skip) == demo.model_dump(exclude=skip)
     assert cfg.train.task_weights["type"] == 2.0 and cfg.train.augment.crop_ratio == (1.0, 1.0)

@@ -63,9 +63,10 @@ def test_single_file_gives_the_same_model_and_images(checkpoint):
     torch.testing.assert_close(_images(loaded), reference, atol=0, rtol=0)
 
 
-def test_single_file_offline_needs_a_config_folder(checkpoint, tmp_path):
+def test_single_file_offline_without_a_matching_config(checkpoint, tmp_path):
+    """A tiny file matches no shipped full-size config; a folder that is no model is refused."""
     _, ckpt, _ = checkpoint
-    with pytest.raises(ModelSourceError, match="needs `config`"):
+    with pytest.raises(ModelSourceError, match="not those of the shipped sd15 config"):
         load_components(ckpt, allow_network=False)
     with pytest.raises(ModelSourceError, match="local diffusers folder"):
         load_components(ckpt, config=tmp_path, allow_network=False)

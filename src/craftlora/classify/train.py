@@ -26,6 +26,7 @@ from craftlora.classify.evaluate import evaluate_scores, mean_f1_macro
 from craftlora.classify.sampling import make_sampler, sample_weights, threshold_repeat
 from craftlora.classify.weights import MultiTaskLoss, class_counts, effective_number_weights
 from craftlora.models.classifier import MultiTaskClassifier, build_classifier, predict_logits
+from craftlora.runtime.optim import adamw
 
 
 @dataclass
@@ -98,7 +99,7 @@ def train_classifier(
         combos = [train.combos[i] for i in base] if cfg.combo_oversampling else None
         sampler = make_sampler(sample_weights(task_labels, combos), seed)
 
-    opt = torch.optim.AdamW(
+    opt = adamw(
         [{"params": list(model.backbone.parameters()), "lr": cfg.backbone_lr},
          {"params": model.head_parameters(), "lr": cfg.head_lr}],
         weight_decay=cfg.weight_decay,

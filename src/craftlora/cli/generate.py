@@ -212,6 +212,31 @@ def generate_cmd(
     controlnet: Annotated[
         str | None, typer.Option(help="ControlNet folder or .safetensors (overrides the plan)")
     ] = None,
+    init_image: Annotated[
+        Path | None, typer.Option(help="start every image from this one (img2img)")
+    ] = None,
+    strength: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="img2img / inpainting denoising strength: "
+                            "0 keeps the init image, 1 ignores it (A1111's default 0.75)")
+    ] = 0.75,
+    mask: Annotated[
+        Path | None, typer.Option(help="inpainting mask for --init-image: white = repaint")
+    ] = None,
+    refiner: Annotated[
+        Path | None, typer.Option(help="SDXL refiner folder: a light img2img pass after the base")
+    ] = None,
+    model_config: Annotated[
+        Path | None, typer.Option(help="single-file model: a local diffusers folder of the same "
+                                  "architecture (default: the config shipped for its family)")
+    ] = None,
+    tokenizer: Annotated[
+        Path | None, typer.Option(help="single-file model: a folder with CLIP's vocab.json + "
+                                  "merges.txt (or tokenizer.json), when --model-config has none")
+    ] = None,
+    prediction_type: Annotated[
+        str | None, typer.Option(help="epsilon or v_prediction; SD 2.x single files default to "
+                                 "v_prediction (768 px SD 2.1), pass epsilon for 512 px base")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="images per pipeline call")] = None,
     limit: Annotated[int | None, typer.Option(help="stop after N new images")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
@@ -235,6 +260,15 @@ def generate_cmd(
                 lora_dirs=[d.absolute() for d in lora_dir or []],
                 sketch=sketch.absolute() if sketch else None,
                 controlnet=model_source(controlnet) if controlnet else None,
+                init_image=init_image.absolute() if init_image else None,
+                mask=mask.absolute() if mask else None,
+                strength=strength,
+                refiner=refiner.absolute() if refiner else None,
+                model_options={
+                    "config": model_config.absolute() if model_config else None,
+                    "tokenizer": tokenizer.absolute() if tokenizer else None,
+                    "prediction_type": prediction_type,
+                },
                 batch_size=batch_size,
                 limit=limit,
                 device=device,

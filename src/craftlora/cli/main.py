@@ -11,6 +11,7 @@ from craftlora.cli import (  # noqa: F401  (each module registers its commands)
     demo_character,
     experiment,
     generate,
+    lora,
     metrics,
     mini,
     qc,

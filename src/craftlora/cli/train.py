@@ -13,7 +13,7 @@ EXAMPLES = ("examples/lora-mini.toml (the bundled mini base) or "
 
 
 PATH_KEYS = ("output_dir", "data.workspace", "data.cache_dir", "model_config_dir",
-             "loss.perceptual_weights")
+             "model_tokenizer_dir", "loss.perceptual_weights")
 
 
 def _parse_set(items: list[str]) -> dict[str, object]:
@@ -103,6 +103,39 @@ def train(
     for k, v in result["outputs"].items():
         console.print(f"  {k}: {v}", soft_wrap=True, highlight=False)
     console.print(_next_step(cfg, result), soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command("buckets", rich_help_panel="Train")
+def buckets(
+    config: Path = typer.Argument(..., help="train config (TOML)"),  # noqa: B008
+    set_: list[str] = typer.Option([], "--set", help="override a config key: data.resolution=768"),  # noqa: B008
+    json_out: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+) -> None:
+    """Show the aspect-ratio buckets a config's images would train in (no weights loaded)."""
+    from rich.table import Table
+
+    from craftlora.train.buckets import plan_buckets
+    from craftlora.train.config import TrainConfigError, load_train_config
+    from craftlora.train.data import TrainDataError, collect_examples
+
+    try:
+        cfg = load_train_config(config.absolute(), **_parse_set(set_))
+        plan = plan_buckets(collect_examples(cfg.data)[0], cfg.data)
+    except (TrainConfigError, TrainDataError, OSError) as e:
+        fail(str(e))
+        return
+    if json_out:
+        print_json({"enabled": cfg.data.buckets, **plan})
+        return
+    table = Table("bucket (w × h)", "images")
+    for b in plan["buckets"].values():
+        table.add_row(f"{b['resolution'][0]} × {b['resolution'][1]}", str(b["count"]))
+    console.print(table)
+    console.print(f"{plan['n_images']} images, {len(plan['candidates'])} candidate buckets, "
+                  f"mean aspect-ratio error {plan['mean_img_ar_error']:.3f}, "
+                  f"{len(plan['enlarged'])} enlarged"
+                  + ("" if cfg.data.buckets else "; buckets are off in this config "
+                     "(set [data] buckets = true)"), highlight=False)
 
 
 def _report(pre, json_out: bool) -> None:

@@ -7,24 +7,14 @@ from typing import Any
 
 import tomli_w
 
-from craftlora.classify.config import TrainConfig
 from craftlora.demo.settings import DemoSettings
 from craftlora.experiment.config import ExperimentConfig, MixConfig
 from craftlora.experiment.runner import run_experiment
 
 
-def classifier_config(s: DemoSettings) -> TrainConfig:
-    """The experiment's classifier settings (``examples/mini-oracle.toml`` uses the same)."""
-    c = s.classifier
-    return TrainConfig(backbone=c.backbone, pretrained="auto", image_size=s.size,
-                       epochs=c.epochs, patience=c.patience, backbone_lr=c.backbone_lr,
-                       head_lr=c.head_lr, batch_size=c.batch_size, sampler_task=c.sampler_task,
-                       task_weights=c.task_weights, augment=c.augment)
-
-
 def experiment_config(ws_dir: Path, s: DemoSettings) -> ExperimentConfig:
     """real-only and three mixes; a mix QC left short uses all that passed."""
-    train = classifier_config(s)
+    train = s.classifier.model_copy(update={"image_size": s.size})
     lo, hi = (int(round(r * 100)) for r in s.shares)
     configs = [MixConfig(name="real-only")] + [
         MixConfig(name=name, synthetic=set_name, ratio=share, when_short="all_passed")

@@ -1,8 +1,9 @@
 """``craftlora demo``: the whole porcelain study on the mini world, one resumable run.
 
-world → judge ∥ LoRA → Table 6 (base vs LoRA) → plan → generate → oracle → QC → ControlNet
-figure → experiment → ``demo.json`` + ``report.html``. Each step is skipped when an earlier run
-finished it (``OUT/steps``), so a killed demo continues where it stopped.
+world → LoRA → judge (shipped, or trained) → Table 6 (base vs LoRA) → plan → generate →
+oracle → QC → ControlNet figure → experiment → ``demo.json`` + ``report.html``. Each step is
+skipped when an earlier run finished it (``OUT/steps``), so a killed demo continues where it
+stopped.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     from craftlora.mini.judge import shipped_judge
     from craftlora.mini.judge_build import use_shipped_judge
     from craftlora.mini.sketch import measure_controlnet
-    from craftlora.runtime.workers import in_background, one_thread, wait_for
+    from craftlora.runtime.workers import one_thread
 
     one_thread()
     console = console or Console()
@@ -78,25 +79,14 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
                   f"{split}, captions like {world['caption_example']!r}")
 
     judge_path = out / "judge" / "judge.safetensors"
-    shipped = None
-    judge_done = (steps.dir / "judge.json").is_file()
-    if s.judge.use_shipped and not judge_done:
-        shipped, why = shipped_judge(s.size)
-        console.print(f"  judge: {why}")
-    bg = None
-    if not judge_done and shipped is None and s.workers > 1:
-        console.print("  the judge trains in a second process while the LoRA trains")
-        bg = in_background(S.train_judge_step, str(out), s_json)
+    shipped, why = shipped_judge(s.size) if s.judge.use_shipped else (None, "not asked for")
+    console.print(f"  judge: {why}")
     lora = steps.run("lora", "2. LoRA on the bundled base (real train split)",
                      lambda: S.train_lora(out, s, progress))
     console.print(f"  {lora['steps']} steps, rank {lora['rank']}, final loss "
                   f"{lora['final_loss']:.4f} → {lora['lora']}")
-    if shipped is not None:
-        judge_fn = lambda: use_shipped_judge(shipped, judge_path)  # noqa: E731
-    elif bg:
-        judge_fn = lambda: wait_for(*bg, "the judge")  # noqa: E731
-    else:
-        judge_fn = lambda: S.train_judge_step(str(out), s_json)  # noqa: E731
+    judge_fn = ((lambda: use_shipped_judge(shipped, judge_path)) if shipped
+                else (lambda: S.train_judge_step(str(out), s_json)))
     judge = steps.run("judge", "3. judge: a classifier trained on fresh balanced true renders",
                       judge_fn)
     h = judge["heldout"]
@@ -160,8 +150,7 @@ def run_demo(out: Path, s: DemoSettings, console: Console | None = None,
     report = write_report(out, demo)
     console.rule("[bold]done[/]")
     for k, v in steps.walls.items():
-        console.print(f"  {k:<12} {v:7.0f} s" + ("  (judge: in parallel with lora)"
-                                                  if k == "judge" and bg else ""))
+        console.print(f"  {k:<12} {v:7.0f} s")
     console.print(f"  total {demo['wall_s']:.0f} s (this invocation "
                   f"{demo['wall_s_this_invocation']:.0f} s)")
     if demo["note"]:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from craftlora.classify.augment import AugmentConfig
+from craftlora.classify.config import TrainConfig
 from craftlora.classify.weights import MINI_TASK_WEIGHTS
 
 # The mini base's text encoder reads 24 tokens (SD reads 77). The mini-kiln workspace's long
@@ -57,24 +58,16 @@ class JudgePreset(Strict):
     heldout_per_combo: int = Field(default=4, ge=1, description="held-out renders")
 
 
-class ClassifierPreset(Strict):
-    """The experiment's classifier (mini world: small backbone from scratch at 64 px)."""
-
-    backbone: str = "mobilenet_v3_small"
-    epochs: int = Field(default=8, description="from scratch, 4 epochs stayed at chance level")
-    patience: int = 8
-    backbone_lr: float = 3e-3
-    head_lr: float = 3e-3
-    batch_size: int = 64
-    sampler_task: str | None = Field(default=None, description="class weights alone (issue "
-                                                                "4: both over-correct)")
-    task_weights: dict[str, float] = Field(
-        default_factory=lambda: dict(MINI_TASK_WEIGHTS),
-        description="the study's, with type 2.0 (not 1.5): the silhouette is learned last")
-    augment: AugmentConfig = Field(
-        default_factory=lambda: AugmentConfig(crop_ratio=(1.0, 1.0), hue=0.05, rotation=5.0,
-                                              translate=0.05),
-        description="square crops keep vessel proportions; milder hue keeps glazes apart")
+def demo_classifier() -> TrainConfig:
+    """The experiment's classifier: a small backbone from scratch at 64 px for 7 epochs (4
+    stayed at chance level; 8 ran the demo past 30 minutes on a 2-core Xeon), no sampler (with
+    class weights both over-correct), type weighted 2.0 (the silhouette is learned last), square
+    crops and milder hue (vessel proportions, glazes)."""
+    return TrainConfig(backbone="mobilenet_v3_small", image_size=64, epochs=7, patience=7,
+                       backbone_lr=3e-3, head_lr=3e-3, batch_size=64,
+                       task_weights=dict(MINI_TASK_WEIGHTS),
+                       augment=AugmentConfig(crop_ratio=(1.0, 1.0), hue=0.05, rotation=5.0,
+                                             translate=0.05))
 
 
 class DemoSettings(Strict):
@@ -90,7 +83,7 @@ class DemoSettings(Strict):
     shares: tuple[float, float] = (0.05, 0.10)
     generate_margin: float = Field(default=0.2, description="extra share generated for QC losses")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
-    classifier: ClassifierPreset = Field(default_factory=ClassifierPreset)
+    classifier: TrainConfig = Field(default_factory=demo_classifier)
     bootstrap: int = 300
     controlnet_images: int = 32
     qc_min_agreement: float = Field(default=0.75, ge=0, le=1,
@@ -113,44 +106,18 @@ class DemoSettings(Strict):
                 "for those.")
 
 
-#: seconds per unit on an idle 2-core machine, from the full demo's per-step walls (world 17 s,
-#: LoRA 899, Table 6 83, generate 120, QC 19, ControlNet 9, experiment 456; shipped judge)
-RATES = {"render": 17 / 6000, "lora_sample": 899 / (3500 * 32), "table6_image": 83 / 640,
-         "generated_image": 120 / 782, "qc_image": 19 / 1312, "controlnet_image": 9 / 32,
-         "classifier_image_epoch": 456 / (12 * 8 * 4200), "process_start": 10.0}
-TRAIN_SHARE = 0.66  # of the world in the train split
-
-
-def estimate_wall_s(s: DemoSettings) -> dict[str, float]:
-    """Each step's expected wall time (s) for the full demo's rates; judge shipped."""
-    n_train = TRAIN_SHARE * s.n_real
-    made = [n_train * r / (1 - r) * (1 + s.generate_margin) + 2 for r in s.shares]
-    per_run = s.classifier.epochs * (n_train + max(made))
-    r, start = RATES, RATES["process_start"]
-    return {
-        "world": r["render"] * s.n_real,
-        "lora": r["lora_sample"] * s.lora.steps * s.lora.batch_size + start,
-        "table6": r["table6_image"] * 2 * s.table6_images + start,
-        "generate": r["generated_image"] * sum(made) + start,
-        "oracle": r["render"] * max(made),
-        "qc": r["qc_image"] * (sum(made) + max(made)),
-        "controlnet": r["controlnet_image"] * s.controlnet_images,
-        "experiment": r["classifier_image_epoch"] * 4 * len(s.seeds) * per_run + start,
-    }
-
-
 def preset(name: str) -> DemoSettings:
     """``full`` (the real demo), ``quick`` (a first look) or ``tiny`` (tests)."""
     if name == "full":
         return DemoSettings()
-    if name == "quick":  # estimate_wall_s: about 220 s, 285 s with 30 % headroom
+    if name == "quick":  # measured: 238 s on an idle 2-core Xeon (docs/results.md)
         return DemoSettings(
             preset="quick", n_real=2000, table6_images=48, seeds=[0],
             lora=LoraPreset(steps=350),
             judge=JudgePreset(n_per_combo=6, n_val_per_combo=1, n_test_per_combo=1, epochs=5,
                               recalibrate_per_combo=4, heldout_per_combo=2),
-            classifier=ClassifierPreset(epochs=4, patience=4), bootstrap=100,
-            controlnet_images=8, generate_margin=0.1,
+            classifier=demo_classifier().model_copy(update={"epochs": 4, "patience": 4}),
+            bootstrap=100, controlnet_images=8, generate_margin=0.1,
         )
     if name == "tiny":
         return DemoSettings(
@@ -159,7 +126,8 @@ def preset(name: str) -> DemoSettings:
             judge=JudgePreset(n_per_combo=1, n_val_per_combo=1, n_test_per_combo=1, epochs=1,
                               recalibrate_per_combo=1, heldout_per_combo=1),
             generation=GenerationPreset(steps=2, batch_size=8),
-            classifier=ClassifierPreset(epochs=1, patience=1, batch_size=32), bootstrap=100,
-            controlnet_images=2, workers=1, qc_min_agreement=0.0,
+            classifier=demo_classifier().model_copy(
+                update={"epochs": 1, "patience": 1, "batch_size": 32, "image_size": 32}),
+            bootstrap=100, controlnet_images=2, workers=1, qc_min_agreement=0.0,
         )
     raise ValueError(f"unknown demo preset {name!r} (full, quick, tiny)")

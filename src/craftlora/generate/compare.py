@@ -42,7 +42,7 @@ from craftlora.metrics.judge import Judge
 from craftlora.metrics.sets import load_images
 from craftlora.models.loader import load_components
 from craftlora.models.roundtrip import roundtrip_images
-from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 from craftlora.runtime.workers import run_parallel
 
 matplotlib.use("Agg")
@@ -123,8 +123,8 @@ def generate_shard(out: str, settings_json: str, shard: int, count: int,
         for b in range(0, len(todo), s.batch_size):
             batch = todo[b:b + s.batch_size]
             images = pipe(
-                prompt_embeds=encode_text(pipe, [p["prompt"] for p in batch], skip),
-                negative_prompt_embeds=encode_text(pipe, [DEFAULT_NEGATIVE] * len(batch), skip),
+                **prompt_embeds(pipe, [p["prompt"] for p in batch],
+                                [DEFAULT_NEGATIVE] * len(batch), skip),
                 num_inference_steps=s.steps, guidance_scale=s.cfg,
                 generator=[torch.Generator("cpu").manual_seed(p["seed"]) for p in batch],
                 width=s.size, height=s.size,
@@ -294,16 +294,11 @@ def _data_uri(im: Image.Image | np.ndarray | bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(im).decode()
 
 
-def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) -> Path:
-    """``compare.html``: the figures and a grid (one prompt a line, one column a row)."""
-    prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))[:show]
-    head = "".join(f"<th>{html.escape(r)}</th>" for r in rows)
-    lines = []
-    for p in prompts:
-        files = [out / r / f"{p['i']:05d}.png" for r in rows]
-        cells = "".join(f'<td><img src="{_data_uri(Image.open(f))}" width="96" height="96" '
-                        f'alt="{html.escape(r)}"></td>' for r, f in zip(rows, files, strict=True))
-        lines.append(f"<tr><td>{html.escape(p['prompt'])}</td>{cells}</tr>")
+def figures_html(res: dict[str, Any], rows: list[str],
+                 labels: dict[str, str] | None = None) -> str:
+    """The figures as an HTML table, what read them, and (with a judge) the agreement chart."""
+    labels = labels or {}
+
     def num(v: float | None, fmt: str) -> str:
         return "–" if v is None else format(v, fmt)
 
@@ -311,26 +306,51 @@ def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) 
     for name in (*rows, "judge_ceiling", "decoder_ceiling"):
         if name in res:
             r = res[name]
-            figs.append(f"<tr><td>{html.escape(name.replace('_', ' '))}</td>"
+            label = labels.get(name, name.replace("_", " "))
+            figs.append(f"<tr><td>{html.escape(label)}</td>"
                         f"<td>{r['fd']:.1f}</td><td>{num(r['pair_agreement'], '.3f')}</td>"
                         f"<td>{num(r['combo_agreement'], '.3f')}</td><td>{r['n']}</td></tr>")
     j = res["judge"]
-    reader = (f"judge {html.escape(Path(j['checkpoint']).name)}" if j
+    reader = (f"judge {html.escape(Path(j['checkpoint']).name)} (weights sha256 "
+              f"<code>{html.escape(j.get('weights_sha256', '')[:16])}…</code>)" if j
               else html.escape(res["agreement"]))
     chart = (f'<p><img src="{_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
              'style="max-width:100%"></p>' if j else "")
+    return (f"<p>FD in the feature space of {html.escape(res['feature_space'])} to the "
+            f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images); "
+            f"agreement read by {reader}.</p>"
+            f"<table><tr><th>images from</th><th>FD</th><th>{html.escape(pair_label(res))}</th>"
+            f"<th>exact</th><th>N</th></tr>{''.join(figs)}</table>{chart}")
+
+
+def grid_html(out: Path, rows: list[str], show: int = 12,
+              first: dict[str, list[np.ndarray]] | None = None,
+              labels: dict[str, str] | None = None) -> str:
+    """The first ``show`` prompts, one a line: prompt and seed, then ``first``'s columns (e.g.
+    true renders), then each row's image; ``labels`` name the columns."""
+    prompts = json.loads((out / "prompts.json").read_text(encoding="utf-8"))[:show]
+    first, labels = first or {}, labels or {}
+    cols = [*first, *rows]
+    head = "".join(f"<th>{html.escape(labels.get(c, c.replace('_', ' ')))}</th>" for c in cols)
+    lines = []
+    for k, p in enumerate(prompts):
+        ims = [v[k] for v in first.values()] + [Image.open(out / r / f"{p['i']:05d}.png")
+                                                for r in rows]
+        cells = "".join(f'<td><img src="{_data_uri(im)}" width="96" height="96" '
+                        f'alt="{html.escape(c)}"></td>' for c, im in zip(cols, ims, strict=True))
+        lines.append(f"<tr><td>{html.escape(p['prompt'])}<br>seed {p['seed']}</td>{cells}</tr>")
+    return (f"<table><tr><th>prompt</th>{head}</tr>{''.join(lines)}</table>")
+
+
+def write_page(out: Path, res: dict[str, Any], rows: list[str], show: int = 12) -> Path:
+    """``compare.html``: the figures and a grid (one prompt a line, one column a row)."""
     page = (
         "<!doctype html><meta charset='utf-8'><title>craftlora compare</title>"
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
         "td,th{padding:2px 8px;text-align:left}img{image-rendering:pixelated}</style>"
         f"<h1>Same prompts, same seeds ({res['prompts']} prompts)</h1>"
-        f"<p>FD in the feature space of {html.escape(res['feature_space'])} to the "
-        f"{html.escape(res['reference']['set'])} ({res['reference']['n']} images); "
-        f"{reader}.</p>"
-        f"<table><tr><th>images from</th><th>FD</th><th>{html.escape(pair_label(res))}</th>"
-        f"<th>exact</th><th>N</th></tr>{''.join(figs)}</table>{chart}"
-        f"<h2>First {len(prompts)} prompts</h2><table><tr><th>prompt</th>{head}</tr>"
-        f"{''.join(lines)}</table>")
+        + figures_html(res, rows)
+        + f"<h2>First {min(show, res['prompts'])} prompts</h2>" + grid_html(out, rows, show))
     path = out / "compare.html"
     atomic_write_bytes(path, page.encode("utf-8"))
     return path

@@ -14,7 +14,7 @@ from craftlora.generate.controlnet import CONTOUR_RADIUS, controlnet_pipeline
 from craftlora.generate.samplers import set_sampler
 from craftlora.metrics.contour import chamfer, contour_adherence, edge_f1, tolerant_edge_f1
 from craftlora.models.condition import Triple, condition_array
-from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 
 
 @torch.no_grad()
@@ -59,8 +59,7 @@ def evaluate_contour(
                 kw["image"] = [Image.fromarray(condition_array(t[0], kind)) for t in chunk]
                 kw["controlnet_conditioning_scale"] = scale
             images = runner(
-                prompt_embeds=encode_text(pipe, [t[2] for t in chunk], skip),
-                negative_prompt_embeds=encode_text(pipe, [""] * len(chunk), skip),
+                **prompt_embeds(pipe, [t[2] for t in chunk], [""] * len(chunk), skip),
                 num_inference_steps=steps,
                 guidance_scale=cfg,
                 generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],

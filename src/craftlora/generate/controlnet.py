@@ -7,8 +7,9 @@ ControlNets). In ``edges`` mode the file already is a condition edge map (white 
 is used as is. Contour adherence = Canny on the generated image against the reference edges:
 tolerant F1 (radius 2 px), pixelwise F1 and Chamfer (``craftlora.metrics.contour``).
 
-ControlNets load from a local diffusers folder (``ControlNetModel.from_pretrained``) or a
-single ``.safetensors`` file (``ControlNetModel.from_single_file``); nothing is downloaded.
+ControlNets (SD 1.x / 2.x or SDXL, matching the base) load from a local diffusers folder
+(``ControlNetModel.from_pretrained``) or a single ``.safetensors`` file
+(``ControlNetModel.from_single_file``); nothing is downloaded.
 ``mini`` names the shipped outline ControlNet of the mini base (``craftlora/mini/controlnet``).
 Training one from a base UNet: ``craftlora.train.controlnet``; the mini recipe:
 ``recipes/build_mini_controlnet.py``. The condition format: ``craftlora.models.condition``.
@@ -25,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from craftlora.data.imageio import load_rgb, sha256_file
+from craftlora.generate.img2img import pipeline_for
 from craftlora.metrics.contour import contour_adherence, sketch_mask
 from craftlora.models.condition import CONDITION_FILE, SketchError, condition_array
 
@@ -116,22 +118,8 @@ def load_controlnet(source: str | Path | Any, dtype: Any = None) -> Any:
 
 
 def controlnet_pipeline(pipe: Any, controlnet: Any) -> Any:
-    """A ``StableDiffusionControlNetPipeline`` sharing ``pipe``'s modules (and LoRA adapters)."""
-    from diffusers import StableDiffusionControlNetPipeline
-
-    cn = StableDiffusionControlNetPipeline(
-        vae=pipe.vae,
-        text_encoder=pipe.text_encoder,
-        tokenizer=pipe.tokenizer,
-        unet=pipe.unet,
-        controlnet=controlnet.to(pipe.device),
-        scheduler=pipe.scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    cn.set_progress_bar_config(disable=True)
-    return cn
+    """The text-to-image ControlNet pipeline (SD or SDXL) sharing ``pipe``'s modules and LoRAs."""
+    return pipeline_for(pipe, "text", controlnet)
 
 
 def shipped_segmenter(source: Any) -> Path | None:

@@ -9,9 +9,10 @@ the LoRA tags. LoRA tags use AUTOMATIC1111's syntax:
 - ``<lora:name:te:unet>`` (text-encoder and UNet weights apart),
 - named fields ``<lora:name:unet=0.4:te=0.2>``.
 
-Tags are taken out of the text the model sees; everything else (emphasis such as
-``((glossy:1.2))``, nested brackets) is left as written, since diffusers' CLIP encoding reads
-it as plain text. A malformed tag is an error that says where it is; a LoRA with no file is an
+A name may hold spaces (``<lora:my lora:0.5>``), not ``/``, ``\\``, ``:`` or ``=``. Tags are
+taken out of the text the model sees; everything else (emphasis such as ``((glossy:1.2))``,
+``BREAK``) is left as written for the text encoding to read (``models.prompt_weights``).
+A malformed tag is an error that says where it is; a LoRA with no file is an
 error that names the LoRA and the folders searched.
 """
 
@@ -33,7 +34,7 @@ DEFAULT_LORA_WEIGHT = 0.4
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.(phrase))?\}")
 _TAG_OPEN = re.compile(r"<\s*lora\s*:", re.IGNORECASE)
-_NAME = re.compile(r"[^\s<>:=/\\]+")
+_NAME = re.compile(r"[^\s<>:=/\\]+(?: +[^\s<>:=/\\]+)*")
 
 
 class PromptSyntaxError(ValueError):
@@ -83,7 +84,7 @@ def _weight(raw: str, tag: str, pos: int) -> float:
 def _parse_tag(body: str, tag: str, pos: int) -> LoraRef:
     parts = [p.strip() for p in body.split(":")]
     name = parts[0]
-    if not name or not _NAME.fullmatch(name):
+    if not name or not _NAME.fullmatch(name) or name in (".", ".."):
         raise PromptSyntaxError(
             f"LoRA tag {tag!r} at character {pos}: missing or invalid name "
             "(expected <lora:name:weight>)"

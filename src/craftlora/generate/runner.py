@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -39,15 +40,23 @@ from craftlora.generate.controlnet import (
     MINI_CONTROLNET_NAMES,
     Sketch,
     adherence,
-    controlnet_pipeline,
     load_controlnet,
     load_sketch,
     shipped_segmenter,
 )
+from craftlora.generate.img2img import (
+    REFINER_STRENGTH,
+    check_init_files,
+    image_kwargs,
+    is_sdxl,
+    load_init_image,
+    load_refiner,
+    pipeline_for,
+)
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
 from craftlora.generate.samplers import set_sampler
-from craftlora.models.text import diffusers_clip_skip, encode_text
+from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 
 SYNTHETIC_DIR = "synthetic"
 CLAIM_WAIT_S = 0.5  # how often a run re-checks ids another live run is making
@@ -151,7 +160,8 @@ def pipeline_fingerprint(pipe: Any) -> str:
     from craftlora.models.loader import module_hash
 
     h = hashlib.sha256()
-    for name in ("text_encoder", "unet", "vae"):
+    names = ("text_encoder", "text_encoder_2") if is_sdxl(pipe) else ("text_encoder",)
+    for name in (*names, "unet", "vae"):
         mod = getattr(pipe, name)
         h.update(module_hash(mod, _config_dict(mod)).encode())
     return h.hexdigest()
@@ -168,6 +178,11 @@ def generate(
     lora_dirs: Sequence[str | Path] = (),
     sketch: str | Path | None = None,
     controlnet: Any = None,
+    init_image: str | Path | None = None,
+    mask: str | Path | None = None,
+    strength: float = 0.75,
+    refiner: str | Path | None = None,
+    model_options: dict[str, Any] | None = None,
     batch_size: int | None = None,
     limit: int | None = None,
     device: str | None = None,
@@ -177,11 +192,15 @@ def generate(
 ) -> GenerateResult:
     """Make the images of ``set_name`` that the catalog lacks; return what was done.
 
-    ``pipe`` is a diffusers ``StableDiffusionPipeline``; without it the model is loaded from
-    ``model`` (``mini``, a diffusers folder or a single file, via ``craftlora.models``).
-    LoRAs named in prompts are looked up in ``lora_dirs`` and ``WS/loras``. ``limit`` stops
-    after that many new images (the rest is made by the next run).
+    ``pipe`` is a diffusers SD or SDXL text-to-image pipeline; without it the model is loaded
+    from ``model`` (``mini``, a diffusers folder or a single file, via ``craftlora.models``;
+    ``model_options`` go to ``load_components``: ``config``, ``tokenizer``,
+    ``prediction_type``). LoRAs named in prompts are looked up in ``lora_dirs`` and
+    ``WS/loras``. ``init_image`` (+ ``strength``) makes every image img2img, with ``mask``
+    inpainting (``craftlora.generate.img2img``); ``refiner`` is an SDXL refiner folder.
+    ``limit`` stops after that many new images (the rest is made by the next run).
     """
+    check_init_files(init_image, mask, strength)
     t0 = time.perf_counter()
     plan = load_plan(plan_path)
     plan.check_against(ws.config)
@@ -220,7 +239,9 @@ def generate(
     if pipe is None:
         from craftlora.models.loader import load_components
 
-        pipe = load_components(model).pipeline()
+        pipe = load_components(model, **(model_options or {})).pipeline()
+    if refiner is not None and not is_sdxl(pipe):
+        raise ValueError(f"{refiner}: a refiner follows an SDXL base; {model} is not SDXL")
     if device:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
@@ -236,7 +257,7 @@ def generate(
     if cn_source and any(j.sketch for j in todo):
         cn_model = load_controlnet(cn_source)
         condition = getattr(cn_model, "craftlora_condition", "outline")
-        cn_pipe = controlnet_pipeline(pipe, cn_model)
+        cn_pipe = cn_model
         seg_path = shipped_segmenter(cn_source)
         if seg_path is not None:  # the mini outline ControlNet: also score the vessel outline
             from craftlora.generate.silhouette import load_silhouette
@@ -255,6 +276,20 @@ def generate(
     clip_skip = diffusers_clip_skip(g.clip_skip)
     bs = batch_size or g.batch_size
     sketches: dict[str, Sketch] = {}
+    init = None if init_image is None else load_init_image(init_image, (width, height),
+                                                           strength, mask)
+    mode = "text" if init is None else init.mode
+    runners = {False: pipeline_for(pipe, mode)}
+    if cn_pipe is not None:
+        runners[True] = pipeline_for(pipe, mode, cn_pipe)
+    refine = None
+    if refiner is not None:
+        refine = load_refiner(refiner)
+        if refine.device != pipe.device:
+            refine.to(pipe.device)
+        refine_steps = max(g.steps, math.ceil(1 / REFINER_STRENGTH))  # at least one step
+        refine_meta = {"source": str(refiner), "strength": REFINER_STRENGTH,
+                       "steps": refine_steps, "sha256": pipeline_module_hash(refine.unet)}
 
     groups: dict[tuple[Any, ...], list[Job]] = {}
     for j in todo:
@@ -273,10 +308,8 @@ def generate(
                     time.sleep(CLAIM_WAIT_S)
                     continue
                 kw: dict[str, Any] = dict(
-                    prompt_embeds=encode_text(pipe, [j.text for j in batch], clip_skip),
-                    negative_prompt_embeds=encode_text(
-                        pipe, [plan.prompt.negative] * len(batch), clip_skip
-                    ),
+                    **prompt_embeds(pipe, [j.text for j in batch],
+                                    [plan.prompt.negative] * len(batch), clip_skip),
                     num_inference_steps=g.steps,
                     guidance_scale=g.cfg,
                     generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],
@@ -284,17 +317,27 @@ def generate(
                     height=height,
                     output_type="pil",
                 )
-                runner = pipe
+                cond = None
                 if guided:
                     for j in batch:
                         if j.sketch not in sketches:
                             sketches[j.sketch] = load_sketch(
                                 j.sketch, (width, height), g.sketch_mode, condition
                             )
-                    kw["image"] = [sketches[j.sketch].condition for j in batch]
+                    cond = [sketches[j.sketch].condition for j in batch]
                     kw["controlnet_conditioning_scale"] = g.controlnet_scale
-                    runner = cn_pipe
-                images = runner(**kw).images
+                kw.update(image_kwargs(mode, len(batch), init, cond))
+                if mode == "img2img" and not guided:  # its size is the init image's
+                    del kw["width"], kw["height"]
+                images = runners[guided](**kw).images
+                if refine is not None:
+                    images = refine(
+                        prompt=[j.text for j in batch],
+                        negative_prompt=[plan.prompt.negative] * len(batch), image=images,
+                        strength=REFINER_STRENGTH, num_inference_steps=refine_steps,
+                        guidance_scale=g.cfg, output_type="pil",
+                        generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],
+                    ).images
                 for j, img in zip(batch, images, strict=True):
                     prov = _provenance(
                         plan_path, plan, j, model, model_hash, scheduler, lora_meta, width, height
@@ -309,6 +352,11 @@ def generate(
                         prov["sketch"] = {"path": sk.path, "sha256": sk.sha256}
                         prov["contour"] = score
                         result.contour_f1.append(float(score["tolerant_f1"]))
+                    if init is not None:
+                        prov["mode"] = mode
+                        prov["init_image"] = init.provenance()
+                    if refine is not None:
+                        prov["refiner"] = refine_meta
                     if _register(ws, plan_set.name, j, img, prov):
                         result.made += 1
                     else:
@@ -375,7 +423,8 @@ def _activate(pipe: Any, lkey: tuple[tuple[str, float, float], ...]) -> None:
         return
     pipe.enable_lora()
     names = [n for n, _, _ in lkey]
-    weights = [{"unet": u, "text_encoder": t} for _, u, t in lkey]
+    encoders = ("text_encoder", "text_encoder_2") if is_sdxl(pipe) else ("text_encoder",)
+    weights = [{"unet": u, **dict.fromkeys(encoders, t)} for _, u, t in lkey]
     pipe.set_adapters(names, adapter_weights=weights)
 
 

@@ -5,11 +5,19 @@ Sources (a string):
 - ``mini`` (alias ``mini-base``): the bundled tiny base in ``craftlora/mini/base`` (a diffusers
   folder, see its README for the model card);
 - a local diffusers folder (has ``model_index.json``);
-- a single-file SD 1.5 / 2.1 / SDXL checkpoint (``.safetensors``; ``.ckpt`` is refused because
-  it is a pickle) in the original LDM key layout A1111 / ComfyUI use; offline this needs
-  ``config=`` naming a local diffusers folder of the same family (component configs, tokenizer
-  and scheduler; its weights are not read). ``craftlora.models.ldm_layout`` writes such files;
+- a single-file SD 1.5 / 2.x / SDXL checkpoint (``.safetensors``; ``.ckpt`` is refused because
+  it is a pickle) in the original LDM key layout A1111 / ComfyUI use, always loaded without the
+  hub. Its family is read from the header (``craftlora.models.family``) and its component configs
+  come from the configs shipped for that family, or from ``config=`` (a local diffusers folder
+  of the same architecture; its weights are not read). A single file holds no tokenizer: the
+  vocabulary comes from ``config``'s ``tokenizer*/`` folders when they have one, else from
+  ``tokenizer=`` (a folder with CLIP's ``vocab.json`` + ``merges.txt``, or a diffusers model
+  folder; every SD family uses the same vocabulary). SD 2.x files count as 768 px
+  v-prediction unless ``prediction_type="epsilon"``. ``craftlora.models.ldm_layout`` and
+  ``ldm_families`` write such files;
 - a hub id (``org/name``) only when the machine can reach the hub.
+
+``prediction_type`` (``epsilon`` / ``v_prediction``) overrides the scheduler's for any source.
 
 A string is a path when it starts with ``.``, ``/`` or ``~``, has a file extension, or exists;
 it is a hub id only when it reads ``owner/name``, does not exist locally and the machine is not
@@ -24,6 +32,7 @@ has ``*.bin`` / ``*.ckpt`` / ``*.pt`` weights and no ``*.safetensors`` is not lo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +40,17 @@ from typing import Any
 
 import torch
 
+from craftlora.models.family import (
+    CheckpointLayoutError,
+    config_for,
+    inspect_checkpoint,
+    shipped_config,
+)
+
 MINI_BASE = Path(__file__).resolve().parent.parent / "mini" / "base"
 MINI_NAMES = ("mini", "mini-base")
 SINGLE_FILE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
-SDXL_KEY = "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"
 
 
 class ModelSourceError(ValueError):
@@ -126,6 +141,15 @@ def _from_pipeline(pipe: Any, source: str) -> Components:
     )
 
 
+def convert_hint(path: Path) -> str:
+    """The one-line command that turns a pickle checkpoint into a ``.safetensors`` file."""
+    out = path.with_suffix(".safetensors")
+    return ("python -c \"import torch; from safetensors.torch import save_file; "
+            f"sd = torch.load('{path}', map_location='cpu', weights_only=True); "
+            "sd = sd.get('state_dict', sd); save_file({k: v.contiguous() for k, v in sd.items() "
+            f"if torch.is_tensor(v)}}, '{out}')\"")
+
+
 def looks_like_path(src: str) -> bool:
     """True for a string meant as a file or folder (see the module doc), not a hub id."""
     return (src.startswith((".", "/", "~")) or Path(src).suffix != "" or src.count("/") != 1
@@ -142,16 +166,6 @@ def _refuse_pickle_weights(folder: Path) -> None:
                 f"{pickles[0]}: pickle-format weights are refused (they can run code); convert "
                 "the folder once where you trust it: DiffusionPipeline.from_pretrained(DIR)"
                 ".save_pretrained(NEW_DIR, safe_serialization=True)")
-
-
-def _check_safetensors_header(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {"keys": set(f.keys())}
-    except Exception as e:  # safetensors raises several types for a bad header
-        raise ModelSourceError(f"{path}: not a readable safetensors file: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -186,21 +200,21 @@ def locate_source(
         return SourceInfo("folder", str(path), _check_folder(path))
     if path.suffix in PICKLE_SUFFIXES:
         raise ModelSourceError(
-            f"{path}: pickle-based checkpoints are refused (they can run code); "
-            "convert it to .safetensors first"
-        )
+            f"{path}: pickle-based checkpoints are refused (they can run code); convert it "
+            "once to .safetensors where you trust it: " + convert_hint(path))
     if path.suffix in SINGLE_FILE_SUFFIXES:
         if not path.is_file():
             raise ModelSourceError(f"{path}: no such model file (checkpoint file not found)")
-        keys = _check_safetensors_header(path)["keys"]
+        try:
+            info = inspect_checkpoint(path)
+            if config is None:
+                config_for(info)  # its sizes match a shipped config (SD 2.x: either one)
+        except CheckpointLayoutError as e:
+            raise ModelSourceError(str(e)) from e
         if config is not None and not (Path(config) / "model_index.json").is_file():
-            raise ModelSourceError(f"{config}: config must be a local diffusers folder")
-        if config is None and not allow_network:
-            raise ModelSourceError(
-                f"{path}: loading a single-file checkpoint offline needs `config` = a local "
-                "diffusers folder of the same family (its configs and tokenizer are used)"
-            )
-        return SourceInfo("single_file", str(path), "sdxl" if SDXL_KEY in keys else "sd")
+            raise ModelSourceError(f"{config}: the model config must be a local diffusers "
+                                   "folder (no model_index.json)")
+        return SourceInfo("single_file", str(path), "sdxl" if info.family == "sdxl" else "sd")
     if path.exists():
         raise ModelSourceError(
             f"{src}: not a model source (expected 'mini' / 'mini-base', a diffusers folder, a "
@@ -240,27 +254,42 @@ def load_components(
     source: str | os.PathLike[str],
     *,
     config: str | os.PathLike[str] | None = None,
+    tokenizer: str | os.PathLike[str] | None = None,
+    prediction_type: str | None = None,
     dtype: torch.dtype = torch.float32,
     allow_network: bool | None = None,
 ) -> Components:
     """Load an SD-family model from any supported source (see module doc)."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
+    if prediction_type is not None:
+        shipped_config("sd15", prediction_type)  # validates the name before anything is read
     found = locate_source(source, config=config, allow_network=allow_network)
+    if found.kind != "single_file" and (config is not None or tokenizer is not None):
+        raise ModelSourceError(f"{source}: a model config or tokenizer folder is for single-file "
+                               f"checkpoints; this {found.kind} brings its own (drop it)")
     if found.kind == "single_file":
-        return _load_single_file(Path(found.path), config=config, dtype=dtype,
-                                 sdxl=found.family == "sdxl")
-    if found.kind == "hub":
-        return _load_hub(found.path, dtype)
-    kw: dict[str, Any] = {"local_files_only": True, "dtype": dtype, "use_safetensors": True}
-    cls = StableDiffusionXLPipeline if found.family == "sdxl" else StableDiffusionPipeline
-    if cls is StableDiffusionPipeline:
-        kw.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe = cls.from_pretrained(found.path, **kw)
+        pipe = _load_single_file(Path(found.path), config=config, tokenizer=tokenizer,
+                                 prediction_type=prediction_type, dtype=dtype)
+    elif found.kind == "hub":
+        pipe = _load_hub(found.path, dtype)
+    else:
+        pipe = _load_folder(Path(found.path), found.family, dtype)
+    if prediction_type is not None:
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config,
+                                                          prediction_type=prediction_type)
     return _from_pipeline(pipe, found.path)
 
 
-def _load_hub(src: str, dtype: torch.dtype) -> Components:
+def _load_folder(folder: Path, family: str, dtype: torch.dtype) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    kw: dict[str, Any] = {"local_files_only": True, "dtype": dtype, "use_safetensors": True}
+    cls = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+    if cls is StableDiffusionPipeline:
+        kw.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return cls.from_pretrained(str(folder), **kw)
+
+
+def _load_hub(src: str, dtype: torch.dtype) -> Any:
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
 
@@ -275,17 +304,74 @@ def _load_hub(src: str, dtype: torch.dtype) -> Components:
         ) from e
     finally:
         diffusers_logging.set_verbosity(before)
-    return _from_pipeline(pipe, src)
+    return pipe
 
 
-def _load_single_file(path: Path, *, config, dtype, sdxl: bool) -> Components:
+def _load_single_file(path: Path, *, config, tokenizer, prediction_type, dtype) -> Any:
+    """A pipeline from an LDM single file, its configs from ``config`` or the shipped ones."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    info = inspect_checkpoint(path)
+    try:
+        folder = Path(config) if config is not None else config_for(info, prediction_type)
+    except CheckpointLayoutError as e:
+        raise ModelSourceError(str(e)) from e
+    sdxl = info.family == "sdxl"
+    if sdxl != (folder / "text_encoder_2").is_dir():
+        raise ModelSourceError(f"{folder}: a config of another family than {path} "
+                               f"({info.family}); pass one of the same architecture")
+    names = ("tokenizer", "tokenizer_2") if sdxl else ("tokenizer",)
+    kw: dict[str, Any] = {"dtype": dtype, "config": str(folder), "local_files_only": True,
+                          **_tokenizers(path, folder, tokenizer, names)}
     cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
-    kw: dict[str, Any] = {"dtype": dtype}
-    if config is not None:
-        kw.update(config=str(config), local_files_only=True)
-    if cls is StableDiffusionPipeline:
+    if not sdxl:
         kw.update(safety_checker=None, requires_safety_checker=False)
-    pipe = cls.from_single_file(str(path), **kw)
-    return _from_pipeline(pipe, str(path))
+    before = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # its dtype casts warn although nothing changes
+    try:
+        return cls.from_single_file(str(path), **kw)
+    except (RuntimeError, ValueError, KeyError, OSError) as e:  # sizes or names that differ
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ModelSourceError(f"{path}: does not load with the configs in {folder} ({first}); "
+                               "pass --model-config DIR of the same architecture") from e
+    finally:
+        diffusers_logging.set_verbosity(before)
+
+
+def has_vocabulary(folder: Path) -> bool:
+    """A tokenizer folder with CLIP's vocabulary (``tokenizer.json``, or vocab + merges)."""
+    return (folder / "tokenizer.json").is_file() or (
+        (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file())
+
+
+def _tokenizers(path: Path, folder: Path, tokenizer: str | os.PathLike[str] | None,
+                names: tuple[str, ...]) -> dict[str, Any]:
+    """Tokenizers the config folder lacks a vocabulary for, built from ``tokenizer``.
+
+    Special tokens and length come from the config's ``tokenizer*/tokenizer_config.json`` (SD 2.x
+    and SDXL's second tokenizer pad with ``!``), the vocabulary from ``tokenizer``.
+    """
+    from transformers import CLIPTokenizer
+
+    out: dict[str, Any] = {}
+    for name in names:
+        if has_vocabulary(folder / name):
+            continue  # diffusers reads it from the config folder
+        src = None if tokenizer is None else next(
+            (d for d in (Path(tokenizer) / name, Path(tokenizer) / "tokenizer", Path(tokenizer))
+             if has_vocabulary(d)), None)
+        if src is None:
+            where = f"{tokenizer} has none" if tokenizer else "none given"
+            raise ModelSourceError(
+                f"{path}: a single-file checkpoint holds no tokenizer and {folder} has no "
+                f"vocabulary ({where}); pass --tokenizer DIR, a folder with CLIP's vocab.json "
+                "and merges.txt or tokenizer.json (e.g. the tokenizer/ folder of any SD 1.x / "
+                "2.x / SDXL diffusers model; they share one vocabulary), or --model-config "
+                "DIR, a full local diffusers folder of the same architecture")
+        settings_file = folder / name / "tokenizer_config.json"
+        settings = (json.loads(settings_file.read_text(encoding="utf-8"))
+                    if settings_file.is_file() else {})
+        kw = {k: settings[k] for k in ("pad_token", "model_max_length") if k in settings}
+        out[name] = CLIPTokenizer.from_pretrained(str(src), local_files_only=True, **kw)
+    return out

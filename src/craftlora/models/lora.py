@@ -3,10 +3,13 @@
 - **peft / diffusers form** ``pytorch_lora_weights.safetensors``: keys ``unet.<module>.lora_A.weight``
   / ``lora_B``; the adapter config (rank, alpha, targets) rides in the safetensors metadata so
   ``pipe.load_lora_weights`` rebuilds the same scale.
-- **kohya form** (AUTOMATIC1111, ComfyUI): ``lora_unet_<module_with_underscores>.lora_down.weight``,
-  ``.lora_up.weight`` and a true ``.alpha`` per module (``lora_te_`` / ``lora_te1_`` /
-  ``lora_te2_`` for text encoders), with ``ss_*`` metadata. The effective scale is alpha/rank in
-  both forms, so converting keeps the model's output unchanged whatever alpha is.
+- **kohya form** (sd-scripts, AUTOMATIC1111, ComfyUI): ``<prefix>_<module>.lora_down.weight``,
+  ``.lora_up.weight`` and a true ``.alpha`` per module, named as sd-scripts names them (SDXL's
+  UNet in LDM paths; see :mod:`craftlora.models.kohya_names`), with ``ss_*`` metadata
+  (:mod:`craftlora.models.kohya_meta`). The effective scale is alpha/rank in both forms, so
+  converting keeps the model's output unchanged whatever alpha is.
+
+Reading files from other trainers: :mod:`craftlora.models.lora_import`.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import torch
 from safetensors.torch import load_file
 
 from craftlora.data.atomic import atomic_write_bytes
+from craftlora.models.kohya_meta import family_metadata, network_metadata
+from craftlora.models.kohya_names import Layout, kohya_names, sd_scripts_modules
 
 UNET_ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ATTENTION = ["q_proj", "k_proj", "v_proj", "out_proj"]
 DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-KOHYA_PREFIX = {"unet": "lora_unet", "text_encoder": "lora_te", "text_encoder_2": "lora_te2"}
-SDXL_KOHYA_PREFIX = {"unet": "lora_unet", "text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
+TARGET_PRESETS = ("sd-scripts", "sd-scripts+conv")
 
 
 class LoraFormatError(ValueError):
@@ -38,16 +42,21 @@ def select_modules(
 ) -> list[str]:
     """Full names of Linear/Conv modules whose name ends with a target and matches a block regex.
 
-    ``blocks`` are regular expressions searched in the module name (``up_blocks\\.0``); empty
-    means every block.
+    A target ``sd-scripts`` (``sd-scripts+conv``) stands for every module sd-scripts'
+    ``networks.lora`` wraps (with its ``conv_dim`` layers). ``blocks`` are regular expressions
+    searched in the module name (``up_blocks\\.0``); empty means every block.
     """
     targets = list(targets)
+    presets = {t: sd_scripts_modules(model, conv=t.endswith("+conv"))
+               for t in targets if t in TARGET_PRESETS}
+    preset_names = {n for names in presets.values() for n in names}
     pats = [re.compile(b) for b in blocks]
     found = []
     for name, mod in model.named_modules():
         if not isinstance(mod, torch.nn.Linear | torch.nn.Conv2d):
             continue
-        if not any(name == t or name.endswith("." + t) for t in targets):
+        if name not in preset_names and not any(name == t or name.endswith("." + t)
+                                                for t in targets if t not in presets):
             continue
         if pats and not any(p.search(name) for p in pats):
             continue
@@ -108,85 +117,47 @@ def _module_alpha(cfg: Mapping[str, Any], module: str) -> tuple[int, float]:
     return rank, alpha
 
 
+def _peft_modules(part: str, sd: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """``{module: {"A": lora_A, "B": lora_B}}`` of a peft state dict."""
+    mods: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in sd.items():
+        m = re.fullmatch(r"(.+)\.lora_([AB])(?:\.default)?\.weight", key)
+        if not m:
+            raise LoraFormatError(f"{part}: unexpected peft key {key!r}")
+        mods.setdefault(m[1], {})[m[2]] = tensor
+    return mods
+
+
 def peft_to_kohya(
     parts: Mapping[str, tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]],
     *,
-    sdxl: bool = False,
+    unet_config: Mapping[str, Any],
+    layout: Layout = "sd-scripts",
 ) -> dict[str, torch.Tensor]:
     """Kohya tensors from ``{"unet": (peft_sd, adapter_cfg), "text_encoder": (...), ...}``.
 
-    Each module's ``.alpha`` is the adapter's ``lora_alpha`` (or its ``alpha_pattern`` entry),
-    never silently the rank.
+    Names follow :func:`craftlora.models.kohya_names.kohya_names` (sd-scripts' own by default:
+    LDM paths for an SDXL UNet). Each module's ``.alpha`` is the adapter's ``lora_alpha`` (or its
+    ``alpha_pattern`` entry), never silently the rank.
     """
-    prefixes = SDXL_KOHYA_PREFIX if sdxl else KOHYA_PREFIX
     out: dict[str, torch.Tensor] = {}
     for part, (sd, cfg) in parts.items():
-        if part not in prefixes:
-            raise LoraFormatError(f"unknown LoRA part {part!r}; expected {sorted(prefixes)}")
-        for key, tensor in sd.items():
-            m = re.fullmatch(r"(.+)\.lora_([AB])(?:\.default)?\.weight", key)
-            if not m:
-                raise LoraFormatError(f"{part}: unexpected peft key {key!r}")
-            module, ab = m.groups()
-            kohya_module = module
-            if part != "unet" and not module.startswith("text_model."):
-                kohya_module = "text_model." + module  # CLIP's path in A1111 / sd-scripts keys
-            name = prefixes[part] + "_" + kohya_module.replace(".", "_")
-            out[f"{name}.{'lora_down' if ab == 'A' else 'lora_up'}.weight"] = tensor
-            if ab == "A":
-                rank, alpha = _module_alpha(cfg, module)
-                if tensor.shape[0] != rank:
-                    raise LoraFormatError(f"{part}.{module}: lora_A has rank {tensor.shape[0]}, "
-                                          f"config says {rank}")
-                out[f"{name}.alpha"] = torch.tensor(alpha, dtype=torch.float32)
-    return out
-
-
-def kohya_to_peft(
-    sd: Mapping[str, torch.Tensor], models: Mapping[str, torch.nn.Module], *, sdxl: bool = False
-) -> dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]]:
-    """Inverse of :func:`peft_to_kohya`: ``{part: (peft_sd, {"r", "lora_alpha", "alpha_pattern",
-    "rank_pattern", "target_modules"})}``. ``models`` resolves underscored names to module paths.
-    A file without ``.alpha`` entries loads with alpha = rank, as kohya does."""
-    prefixes = SDXL_KOHYA_PREFIX if sdxl else KOHYA_PREFIX
-    by_prefix = {prefixes[p]: p for p in models}
-    lookup = {
-        p: {n.replace(".", "_"): n for n, _ in m.named_modules() if n} for p, m in models.items()
-    }
-    tensors: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
-    for key, t in sd.items():
-        name, _, kind = key.partition(".")
-        prefix = next((pre for pre in sorted(by_prefix, key=len, reverse=True)
-                       if name.startswith(pre + "_")), None)
-        if prefix is None:
-            raise LoraFormatError(f"kohya key {key!r}: unknown prefix (expected {sorted(by_prefix)})")  # noqa: E501
-        part = by_prefix[prefix]
-        short = name[len(prefix) + 1:]
-        module = lookup[part].get(short)
-        if module is None and part != "unet" and short.startswith("text_model_"):
-            module = lookup[part].get(short.removeprefix("text_model_"))
-        if module is None:
-            raise LoraFormatError(f"kohya key {key!r}: no module {name!r} in the {part}")
-        tensors.setdefault(part, {}).setdefault(module, {})[kind] = t
-    out = {}
-    for part, mods in tensors.items():
-        peft_sd: dict[str, torch.Tensor] = {}
-        ranks, alphas = {}, {}
-        for module, d in mods.items():
-            if "lora_down.weight" not in d or "lora_up.weight" not in d:
-                raise LoraFormatError(f"{part}.{module}: needs both lora_down and lora_up")
-            down, up = d["lora_down.weight"], d["lora_up.weight"]
-            peft_sd[f"{module}.lora_A.weight"] = down
-            peft_sd[f"{module}.lora_B.weight"] = up
-            ranks[module] = int(down.shape[0])
-            alphas[module] = float(d["alpha"]) if "alpha" in d else float(down.shape[0])
-        r0 = max(set(ranks.values()), key=list(ranks.values()).count)
-        a0 = max(set(alphas.values()), key=list(alphas.values()).count)
-        out[part] = (peft_sd, {
-            "r": r0, "lora_alpha": a0, "target_modules": sorted(mods),
-            "rank_pattern": {m: r for m, r in ranks.items() if r != r0},
-            "alpha_pattern": {m: a for m, a in alphas.items() if a != a0},
-        })
+        mods = _peft_modules(part, sd)
+        try:
+            names = kohya_names(part, mods, unet_config=unet_config, layout=layout)
+        except (ValueError, NotImplementedError) as e:
+            raise LoraFormatError(f"{part}: {e}") from e
+        for module, ab in mods.items():
+            if set(ab) != {"A", "B"}:
+                raise LoraFormatError(f"{part}.{module}: needs both lora_A and lora_B")
+            rank, alpha = _module_alpha(cfg, module)
+            if ab["A"].shape[0] != rank:
+                raise LoraFormatError(f"{part}.{module}: lora_A has rank {ab['A'].shape[0]}, "
+                                      f"config says {rank}")
+            name = names[module]
+            out[f"{name}.lora_down.weight"] = ab["A"]
+            out[f"{name}.lora_up.weight"] = ab["B"]
+            out[f"{name}.alpha"] = torch.tensor(alpha, dtype=torch.float32)
     return out
 
 
@@ -248,19 +219,22 @@ def save_kohya_lora(
     path: Path,
     parts: Mapping[str, tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]],
     *,
-    sdxl: bool = False,
+    unet_config: Mapping[str, Any],
+    prediction_type: str = "epsilon",
+    layout: Layout = "sd-scripts",
+    dtype: torch.dtype | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the kohya form with a true per-module ``.alpha`` and ``ss_*`` metadata."""
-    tensors = peft_to_kohya(parts, sdxl=sdxl)
-    unet_cfg = parts.get("unet", next(iter(parts.values())))[1]
+    """Write the kohya form: sd-scripts' module names (``layout``), a true per-module ``.alpha``,
+    the weights in ``dtype`` (default: as trained) and ``ss_*`` metadata (see
+    :mod:`craftlora.models.kohya_meta`); ``metadata`` adds to or overrides it."""
+    tensors = peft_to_kohya(parts, unet_config=unet_config, layout=layout)
+    if dtype is not None:
+        tensors = {k: v if k.endswith(".alpha") else v.to(dtype) for k, v in tensors.items()}
     meta = {
-        "ss_network_module": "networks.lora",
-        "ss_network_dim": str(unet_cfg["r"]),
-        "ss_network_alpha": str(unet_cfg["lora_alpha"]),
-        "ss_network_dropout": str(unet_cfg.get("lora_dropout", 0.0)),
-        "ss_network_train_unet_only": str("text_encoder" not in parts),
-        "ss_base_model_version": "sdxl_base_v1-0" if sdxl else "sd_v1",
+        **network_metadata(tensors),
+        "ss_network_dropout": str(next(iter(parts.values()))[1].get("lora_dropout", 0.0)),
+        **family_metadata(unet_config, prediction_type),
         **{k: str(v) for k, v in (metadata or {}).items()},
     }
     save_safetensors_atomic(tensors, Path(path), meta)
@@ -288,19 +262,13 @@ def is_kohya(sd: Mapping[str, torch.Tensor]) -> bool:
     return any(k.startswith(("lora_unet_", "lora_te")) for k in sd)
 
 
-def kohya_file_to_diffusers(path: Path, out_dir: Path, models: Mapping[str, torch.nn.Module],
-                            *, sdxl: bool = False) -> Path:
-    """Convert a kohya file to the diffusers/peft form (true alpha kept via adapter metadata)."""
-    sd, _ = read_lora_file(path)
-    return save_diffusers_lora(out_dir, kohya_to_peft(sd, models, sdxl=sdxl), sdxl=sdxl)
-
-
-def diffusers_file_to_kohya(path: Path, out: Path, *, sdxl: bool = False,
-                            metadata: Mapping[str, Any] | None = None) -> Path:
-    """Convert a diffusers/peft file written by :func:`save_diffusers_lora` to the kohya form."""
+def peft_parts(sd: Mapping[str, torch.Tensor], meta: Mapping[str, str]
+               ) -> dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]]:
+    """``{part: (peft_sd, adapter_cfg)}`` of a diffusers/peft file (keys
+    ``unet.<module>.lora_A.weight``). Without adapter metadata alpha = rank, as diffusers
+    assumes."""
     from diffusers.loaders.lora_base import LORA_ADAPTER_METADATA_KEY
 
-    sd, meta = read_lora_file(path)
     cfgs_flat = json.loads(meta.get(LORA_ADAPTER_METADATA_KEY, "{}"))
     parts: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}
     for k, v in sd.items():
@@ -310,14 +278,26 @@ def diffusers_file_to_kohya(path: Path, out: Path, *, sdxl: bool = False,
         cfg.update({k.split(".", 1)[1]: v for k, v in cfgs_flat.items()
                     if k.startswith(part + ".")})
         if "r" not in cfg:
-            r = next(t.shape[0] for k, t in psd.items() if ".lora_A." in k)
-            cfg.update(r=r, lora_alpha=r)  # no metadata: diffusers itself assumes alpha = rank
-    return save_kohya_lora(out, parts, sdxl=sdxl, metadata=metadata)
+            ranks = {m: ab["A"].shape[0] for m, ab in _peft_modules(part, psd).items() if "A" in ab}
+            r = max(set(ranks.values()), key=list(ranks.values()).count)
+            cfg.update(r=r, lora_alpha=r, target_modules=sorted(ranks),
+                       rank_pattern={m: k for m, k in ranks.items() if k != r},
+                       alpha_pattern={m: k for m, k in ranks.items() if k != r})
+    return parts
+
+
+def diffusers_file_to_kohya(path: Path, out: Path, *, unet_config: Mapping[str, Any],
+                            prediction_type: str = "epsilon", layout: Layout = "sd-scripts",
+                            metadata: Mapping[str, Any] | None = None) -> Path:
+    """Convert a diffusers/peft file written by :func:`save_diffusers_lora` to the kohya form."""
+    sd, meta = read_lora_file(path)
+    return save_kohya_lora(out, peft_parts(sd, meta), unet_config=unet_config,
+                           prediction_type=prediction_type, layout=layout, metadata=metadata)
 
 
 __all__ = [
-    "UNET_ATTENTION", "TEXT_ATTENTION", "DIFFUSERS_WEIGHT_NAME", "LoraFormatError", "add_lora",
-    "adapter_config", "diffusers_file_to_kohya", "is_kohya", "kohya_file_to_diffusers",
-    "kohya_to_peft", "lora_state_dict", "peft_to_kohya", "read_lora_file", "save_diffusers_lora",
-    "save_kohya_lora", "select_modules",
+    "UNET_ATTENTION", "TEXT_ATTENTION", "TARGET_PRESETS", "DIFFUSERS_WEIGHT_NAME",
+    "LoraFormatError", "add_lora",
+    "adapter_config", "diffusers_file_to_kohya", "is_kohya", "lora_state_dict", "peft_parts",
+    "peft_to_kohya", "read_lora_file", "save_diffusers_lora", "save_kohya_lora", "select_modules",
 ]

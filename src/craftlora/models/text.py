@@ -16,11 +16,7 @@ from typing import Any
 import torch
 
 from craftlora.models.loader import Components
-
-
-def _final_norm(encoder) -> torch.nn.Module:
-    tm = getattr(encoder, "text_model", encoder)
-    return tm.final_layer_norm
+from craftlora.models.prompt_weights import encode_weighted, encoder_hidden, match_lengths
 
 
 def tokenize(tokenizer, captions: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -32,32 +28,23 @@ def tokenize(tokenizer, captions: Sequence[str], device: torch.device) -> torch.
 
 def encode_prompts(
     comp: Components, captions: Sequence[str], *, clip_skip: int = 0,
-    device: torch.device | None = None,
+    device: torch.device | None = None, weighted: bool = False,
 ) -> dict[str, torch.Tensor]:
     """``{"hidden": [B, L, D]}`` (SD) or ``{"hidden", "pooled"}`` (SDXL). Gradients flow when
-    the encoder has trainable parameters."""
+    the encoder has trainable parameters. ``weighted``: A1111 syntax (emphasis, 75-token
+    chunks, BREAK; ``models.prompt_weights``); otherwise the text is read literally and cut at
+    the tokenizer's length."""
     device = device or comp.text_encoder.device
+    if weighted:
+        return encode_weighted(comp, captions, clip_skip=clip_skip, device=device)
     if not comp.is_sdxl:
-        enc = comp.text_encoder
-        out = enc(tokenize(comp.tokenizer, captions, device), output_hidden_states=True)
-        if clip_skip:  # noqa: SIM108
-            hidden = _final_norm(enc)(out.hidden_states[-(clip_skip + 1)])
-        else:
-            hidden = out[0]
-        return {"hidden": hidden}
+        ids = tokenize(comp.tokenizer, captions, device)
+        return {"hidden": encoder_hidden(comp.text_encoder, ids, clip_skip, sdxl=False)[0]}
     hiddens, pooled = [], None
     for tok, enc in ((comp.tokenizer, comp.text_encoder), (comp.tokenizer_2, comp.text_encoder_2)):
-        out = enc(tokenize(tok, captions, device), output_hidden_states=True)
-        pooled = out[0]  # text_embeds of CLIPTextModelWithProjection (the second encoder)
-        hiddens.append(out.hidden_states[-(clip_skip + 2)])
+        hidden, pooled = encoder_hidden(enc, tokenize(tok, captions, device), clip_skip, sdxl=True)
+        hiddens.append(hidden)  # pooled: text_embeds of the second encoder (with projection)
     return {"hidden": torch.cat(hiddens, dim=-1), "pooled": pooled}
-
-
-def sdxl_time_ids(resolution: int, batch: int, device: torch.device,
-                  dtype: torch.dtype) -> torch.Tensor:
-    """(original size, crop top-left, target size) for square centre-cropped training images."""
-    ids = torch.tensor([resolution, resolution, 0, 0, resolution, resolution], dtype=dtype)
-    return ids.to(device).expand(batch, 6)
 
 
 def diffusers_clip_skip(a1111_clip_skip: int) -> int | None:
@@ -72,18 +59,61 @@ def diffusers_clip_skip(a1111_clip_skip: int) -> int | None:
 
 
 @torch.no_grad()
-def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None) -> torch.Tensor:
+def encode_text(pipe: Any, texts: Sequence[str], clip_skip: int | None, *,
+                weighted: bool = True) -> torch.Tensor:
     """Embeddings (N, L, D) of ``texts`` from an SD 1.x / 2.x pipeline's text encoder;
-    ``clip_skip`` in diffusers' count (None = last)."""
+    ``clip_skip`` in diffusers' count (None = last); A1111 syntax unless ``weighted=False``
+    (L grows by 77 per chunk: ``prompt_embeds`` pairs a prompt with its negative)."""
     te = pipe.text_encoder
     if getattr(pipe, "text_encoder_2", None) is not None:
-        raise NotImplementedError("generation with SDXL pipelines (pooled embeddings) is not wired")
-    layers = int(te.config.num_hidden_layers)
+        raise TypeError("an SDXL pipeline has two encoders and a pooled embedding: "
+                        "use encode_sdxl_text")
+    _check_clip_skip(te, clip_skip)
+    comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=te, tokenizer=pipe.tokenizer,
+                      noise_scheduler=pipe.scheduler)
+    hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0,
+                            weighted=weighted)["hidden"]
+    return hidden.to(dtype=te.dtype)
+
+
+def _check_clip_skip(encoder: Any, clip_skip: int | None) -> None:
+    layers = int(encoder.config.num_hidden_layers)
     if clip_skip is not None and clip_skip >= layers:
         raise ValueError(
             f"clip skip {clip_skip + 1} (A1111) is deeper than the text encoder's {layers} layers"
         )
-    comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=te, tokenizer=pipe.tokenizer,
-                      noise_scheduler=pipe.scheduler)
-    hidden = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0)["hidden"]
-    return hidden.to(dtype=te.dtype)
+
+
+@torch.no_grad()
+def encode_sdxl_text(pipe: Any, texts: Sequence[str], clip_skip: int | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hidden (N, L, D1 + D2), pooled (N, P))`` of ``texts`` from an SDXL pipeline's two
+    encoders, as ``StableDiffusionXLPipeline.encode_prompt`` makes them (penultimate layer of
+    each, ``clip_skip`` more layers back; pooled = the second encoder's projection)."""
+    layers = min(int(te.config.num_hidden_layers) for te in (pipe.text_encoder,
+                                                             pipe.text_encoder_2))
+    if clip_skip is not None and clip_skip + 1 >= layers:
+        raise ValueError(f"clip skip {clip_skip + 1} (A1111) is too deep for SDXL's {layers}-layer "
+                         "encoders (SDXL already reads the penultimate layer)")
+    comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder,
+                      tokenizer=pipe.tokenizer, noise_scheduler=pipe.scheduler, kind="sdxl",
+                      text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2)
+    out = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0, weighted=True)
+    dtype = pipe.text_encoder_2.dtype
+    return out["hidden"].to(dtype=dtype), out["pooled"].to(dtype=dtype)
+
+
+def prompt_embeds(pipe: Any, texts: Sequence[str], negatives: Sequence[str],
+                  clip_skip: int | None) -> dict[str, torch.Tensor]:
+    """The prompt and negative embedding arguments of an SD or SDXL pipeline call (SDXL with
+    the pooled ones; the pipeline adds the size/crop ids itself), in A1111 syntax; a long prompt
+    and a short negative are brought to one length (``match_lengths``)."""
+    if getattr(pipe, "text_encoder_2", None) is None:
+        pos, neg = match_lengths(encode_text(pipe, texts, clip_skip),
+                                 encode_text(pipe, negatives, clip_skip))
+        return {"prompt_embeds": pos, "negative_prompt_embeds": neg}
+    hidden, pooled = encode_sdxl_text(pipe, texts, clip_skip)
+    neg_hidden, neg_pooled = encode_sdxl_text(pipe, negatives, clip_skip)
+    hidden, neg_hidden = match_lengths(hidden, neg_hidden)
+    return {"prompt_embeds": hidden, "pooled_prompt_embeds": pooled,
+            "negative_prompt_embeds": neg_hidden, "negative_pooled_prompt_embeds": neg_pooled}

@@ -5,7 +5,7 @@ SIGKILL them when their parent dies (``prctl(PR_SET_PDEATHSIG)``) and run a watc
 ends them once their parent pid changes (the portable fallback). Without that, a parent killed
 with SIGKILL leaves its workers blocked on the task pipe for ever. Everything that runs work in
 processes (ingest, mini-world renders, generation and QC shards, experiment runs) goes through
-``pool``; ``run_parallel``, ``map_chunks`` and ``in_background`` are its three shapes of use.
+``pool``; ``run_parallel`` and ``map_chunks`` are its two shapes of use.
 """
 
 from __future__ import annotations
@@ -197,22 +197,3 @@ def map_chunks(
     finally:
         bar.close()
     return out
-
-
-def in_background(job: Callable[..., Any], *args: Any) -> tuple[ProcessPoolExecutor, Future]:
-    """Start ``job(*args)`` in one spawned process; returns (executor, future)."""
-    ex = pool(1, start="spawn", initializer=one_thread)
-    return ex, ex.submit(job, *args)
-
-
-def wait_for(ex: ProcessPoolExecutor, fut: Future, what: str, every: float = 30.0) -> Any:
-    """Block until ``fut`` is done (printing a line every ``every`` s) and shut ``ex`` down."""
-    t0 = time.perf_counter()
-    try:
-        while True:
-            try:
-                return fut.result(timeout=every)
-            except TimeoutError:
-                tqdm.write(f"  waiting for {what} ({time.perf_counter() - t0:.0f} s)")
-    finally:
-        ex.shutdown()

@@ -35,6 +35,7 @@ from craftlora.generate.runner import pipeline_fingerprint
 from craftlora.generate.samplers import set_sampler
 from craftlora.metrics.contour import contour_adherence, sketch_mask
 from craftlora.models.loader import MINI_NAMES, load_components
+from craftlora.models.text import prompt_embeds
 from craftlora.studio.context import StudioContext
 from craftlora.studio.worker import Cancelled, Job
 
@@ -185,7 +186,7 @@ class DesignEngine:
                 return kw
 
             kw: dict[str, Any] = dict(
-                prompt=[prompt] * req.n, negative_prompt=[req.negative] * req.n,
+                **prompt_embeds(pipe, [prompt] * req.n, [req.negative] * req.n, None),
                 num_inference_steps=req.steps, guidance_scale=req.cfg,
                 generator=[torch.Generator("cpu").manual_seed(s) for s in seeds],
                 callback_on_step_end=on_step, output_type="pil")

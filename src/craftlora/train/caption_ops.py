@@ -10,6 +10,7 @@ fixed by (seed, step, slot) and a resumed run sees the same captions.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -36,14 +37,16 @@ def process_caption(caption: str, *, keep_tokens: int = 0, shuffle: bool = False
     return ", ".join(fixed + rest)
 
 
-def kohya_steps(n_images: int, repeats: int, epochs: int, batch_size: int, *,
+def kohya_steps(images: int | Sequence[int], repeats: int, epochs: int, batch_size: int, *,
                 grad_accum: int = 1, processes: int = 1) -> int:
     """Optimiser steps of ``epochs`` epochs as sd-scripts counts them: an epoch is every image
-    ``repeats`` times, in batches of ``batch_size`` (the last one short), split over
+    ``repeats`` times, in batches of ``batch_size`` within each bucket (``images``: one count,
+    or the image count of every bucket; a bucket's last batch may be short), split over
     ``processes`` and grouped by ``grad_accum``. 48 images × 10 repeats, batch 4, 10 epochs
     = 1,200 steps."""
-    if min(n_images, repeats, epochs, batch_size, grad_accum, processes) < 1:
+    sizes = [images] if isinstance(images, int) else list(images)
+    if min([*sizes, repeats, epochs, batch_size, grad_accum, processes], default=0) < 1:
         raise ValueError("images, repeats, epochs, batch size, accumulation and processes "
                          "must all be at least 1")
-    batches = math.ceil(n_images * repeats / batch_size)
+    batches = sum(math.ceil(n * repeats / batch_size) for n in sizes)
     return epochs * math.ceil(batches / processes / grad_accum)

@@ -58,6 +58,22 @@ class DataSettings(_Strict):
     cache_dir: Path | None = Field(default=None,
                                    description="default: <workspace>/.cache/train")
     clip_skip: int = Field(default=0, ge=0, description="diffusers convention (A1111 − 1)")
+    weighted_captions: bool = Field(default=False, description="read captions with A1111 "
+                                    "syntax (emphasis, BREAK, 75-token chunks); else literally")
+    buckets: bool = Field(default=False, description="aspect-ratio buckets (train/buckets.py)")
+    min_bucket_reso: int = Field(default=256, ge=8)
+    max_bucket_reso: int = Field(default=1024, ge=8)
+    bucket_reso_steps: int = Field(default=64, ge=8, multiple_of=8,
+                                   description="SD and SDXL UNets need 64")
+    bucket_no_upscale: bool = Field(default=False, description="never enlarge an image")
+
+    @model_validator(mode="after")
+    def _bucket_range(self) -> DataSettings:
+        if self.buckets and not (self.min_bucket_reso <= self.resolution <= self.max_bucket_reso):
+            raise ValueError(f"buckets need min_bucket_reso ({self.min_bucket_reso}) <= "
+                             f"resolution ({self.resolution}) <= max_bucket_reso "
+                             f"({self.max_bucket_reso})")
+        return self
 
 
 class LossSettings(_Strict):
@@ -100,6 +116,8 @@ class TrainConfig(_Strict):
     model: str = Field(description="'mini', a diffusers folder, a .safetensors file or hub id")
     model_config_dir: Path | None = Field(default=None,
                                           description="local diffusers folder for single files")
+    model_tokenizer_dir: Path | None = Field(
+        default=None, description="single files: CLIP vocab folder when model_config_dir has none")
     output_dir: Path
     seed: int = 0
     max_steps: int = Field(default=1000, ge=1)
@@ -147,6 +165,8 @@ class TrainConfig(_Strict):
             out.data.cache_dir = fix(self.data.cache_dir) or self.data.cache_dir
         if self.model_config_dir is not None:
             out.model_config_dir = fix(self.model_config_dir) or self.model_config_dir
+        if self.model_tokenizer_dir is not None:
+            out.model_tokenizer_dir = fix(self.model_tokenizer_dir) or self.model_tokenizer_dir
         if self.loss.perceptual_weights is not None:
             out.loss.perceptual_weights = fix(self.loss.perceptual_weights) or \
                 self.loss.perceptual_weights

@@ -87,9 +87,9 @@ def _encode_pool(
             [torch.from_numpy(t[1]).permute(2, 0, 1).float() / 127.5 - 1.0 for t in chunk]
         ).to(vae.device, vae.dtype)
         lat.append(vae.encode(imgs).latent_dist.mean * vae.config.scaling_factor)
-        emb.append(encode_text(pipe, [t[2] for t in chunk], clip_skip))
+        emb.append(encode_text(pipe, [t[2] for t in chunk], clip_skip, weighted=False))
         cond.append(torch.stack([_condition(t[0], condition) for t in chunk]))
-    empty = encode_text(pipe, [""], clip_skip)
+    empty = encode_text(pipe, [""], clip_skip, weighted=False)
     return torch.cat(lat), torch.cat(emb), torch.cat(cond), empty
 
 

@@ -1,7 +1,8 @@
 """Training examples from the workspace catalog, and the on-disk latent / text caches.
 
-A latent is cached under sha256(image bytes | resolution | crop | flip | specular | VAE hash), so
-an edited image, a new resolution or another VAE never reads a stale entry. Text embeddings are
+A latent is cached under sha256(image bytes | resolution or bucket | crop | flip | specular |
+VAE hash), so an edited image, a new resolution or bucket or another VAE never reads a stale
+entry; the entry holds the image's SDXL size conditioning too. Text embeddings are
 cached under sha256(caption | text-encoder hash | clip skip). The cache stores the VAE's
 posterior (mean, std); each step samples from it with the step's own generator, exactly as an
 uncached run would.
@@ -19,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from craftlora.data.atomic import atomic_write_bytes
+from craftlora.train.buckets import Size, cover_crop, sdxl_conditioning
 from craftlora.train.config import DataSettings
 
 
@@ -80,8 +82,10 @@ def _sha(*parts: object) -> str:
     return h.hexdigest()
 
 
-def image_tensor(path: Path, data: DataSettings, flip: bool) -> torch.Tensor:
-    """Decode, (optionally) reduce specular highlights, resize the short side, crop; [-1, 1]."""
+def image_tensor(path: Path, data: DataSettings, flip: bool,
+                 target: Size | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode, (optionally) reduce specular highlights, resize to cover ``target`` (w, h;
+    default the square resolution), crop; [-1, 1]. Also the image's SDXL size conditioning."""
     from PIL import Image
 
     from craftlora.data.imageio import load_rgb
@@ -91,20 +95,15 @@ def image_tensor(path: Path, data: DataSettings, flip: bool) -> torch.Tensor:
         from craftlora.data.specular import SpecularConfig, reduce_specular
 
         im = reduce_specular(im, SpecularConfig(alpha=data.specular_alpha))
-    r = data.resolution
-    w, h = im.size
-    s = r / min(w, h)
-    im = im.resize((max(r, round(w * s)), max(r, round(h * s))), Image.Resampling.BICUBIC)
-    w, h = im.size
-    if data.center_crop:
-        left, top = (w - r) // 2, (h - r) // 2
-    else:
-        left, top = 0, 0
-    im = im.crop((left, top, left + r, top + r))
+    target = target or (data.resolution, data.resolution)
+    cond = sdxl_conditioning(im.size, target, data.center_crop, flip)
+    (rw, rh), (left, top) = cover_crop(im.size, target, data.center_crop)
+    im = im.resize((rw, rh), Image.Resampling.BICUBIC)
+    im = im.crop((left, top, left + target[0], top + target[1]))
     if flip:
         im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     a = torch.from_numpy(np.asarray(im, dtype=np.float32) / 127.5 - 1.0)
-    return a.permute(2, 0, 1).contiguous()
+    return a.permute(2, 0, 1).contiguous(), cond
 
 
 class DiskCache:
@@ -133,48 +132,61 @@ class DiskCache:
         atomic_write_bytes(self.path(kind, key), data)
 
 
-def latent_key(image_bytes_sha: str, data: DataSettings, flip: bool, vae_hash: str) -> str:
-    return _sha("latent-v1", image_bytes_sha, data.resolution, data.center_crop, flip,
+def latent_key(image_bytes_sha: str, data: DataSettings, flip: bool, vae_hash: str,
+               target: Size | None = None) -> str:
+    """The cache key; a bucket other than the square resolution enters it as ``WxH``."""
+    square = target is None or target == (data.resolution, data.resolution)
+    size = data.resolution if square else f"{target[0]}x{target[1]}"
+    return _sha("latent-v1", image_bytes_sha, size, data.center_crop, flip,
                 data.specular_alpha, vae_hash)
 
 
 def encode_latents(
     examples: Sequence[Example], data: DataSettings, vae, vae_hash: str, cache: DiskCache | None,
     *, device: torch.device, batch: int = 16, progress: Callable[[int], None] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
-    """(mean, std) of the VAE posterior for every example × flip, shape [N, F, C, h, w]."""
+    targets: Sequence[Size] | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], dict[str, int]]:
+    """Per example: (mean, std) of the VAE posterior [F, C, h, w] (F flips) and the SDXL size
+    conditioning [F, 6]. ``targets``: each example's bucket (w, h); default the square."""
     from craftlora.data.imageio import sha256_file
 
     flips = [False, True] if data.random_flip else [False]
-    keys = [[latent_key(sha256_file(e.path), data, f, vae_hash) for f in flips] for e in examples]
-    means: list[list[torch.Tensor | None]] = [[None] * len(flips) for _ in examples]
-    stds: list[list[torch.Tensor | None]] = [[None] * len(flips) for _ in examples]
-    todo: list[tuple[int, int]] = []
+    sizes = list(targets) if targets is not None else [None] * len(examples)
+    keys = [[latent_key(sha256_file(e.path), data, f, vae_hash, t) for f in flips]
+            for e, t in zip(examples, sizes, strict=True)]
+    got: list[list[dict[str, torch.Tensor] | None]] = [[None] * len(flips) for _ in examples]
+    todo: dict[Size | None, list[tuple[int, int]]] = {}
     hits = 0
     for i, ks in enumerate(keys):
         for j, k in enumerate(ks):
-            got = cache.get("latents", k) if cache else None
-            if got is None:
-                todo.append((i, j))
+            entry = cache.get("latents", k) if cache else None
+            if entry is None or "cond" not in entry:  # entries from before "cond" are redone
+                todo.setdefault(sizes[i], []).append((i, j))
             else:
-                means[i][j], stds[i][j] = got["mean"], got["std"]
+                got[i][j] = entry
                 hits += 1
-    for s in range(0, len(todo), batch):
-        chunk = todo[s:s + batch]
-        px = torch.stack([image_tensor(examples[i].path, data, flips[j]) for i, j in chunk])
-        with torch.no_grad():
-            dist = vae.encode(px.to(device, vae.dtype)).latent_dist
-        for (i, j), m, sd in zip(chunk, dist.mean.float().cpu(), dist.std.float().cpu(),
-                                 strict=True):
-            means[i][j], stds[i][j] = m, sd
-            if cache:
-                cache.put("latents", keys[i][j], {"mean": m, "std": sd})
-        if progress:
-            progress(len(chunk))
-    mean = torch.stack([torch.stack(m) for m in means])  # type: ignore[arg-type]
-    std = torch.stack([torch.stack(s) for s in stds])  # type: ignore[arg-type]
-    return mean, std, {"latent_hits": hits, "latent_encoded": len(todo)}
+    for size, items in todo.items():  # one VAE batch holds one size
+        for s in range(0, len(items), batch):
+            chunk = items[s:s + batch]
+            px, conds = zip(*(image_tensor(examples[i].path, data, flips[j], size)
+                              for i, j in chunk), strict=True)
+            with torch.no_grad():
+                dist = vae.encode(torch.stack(px).to(device, vae.dtype)).latent_dist
+            for (i, j), m, sd, c in zip(chunk, dist.mean.float().cpu(), dist.std.float().cpu(),
+                                        conds, strict=True):
+                got[i][j] = {"mean": m, "std": sd, "cond": c}
+                if cache:
+                    cache.put("latents", keys[i][j], got[i][j])
+            if progress:
+                progress(len(chunk))
+    stacked = [{k: torch.stack([e[k] for e in row]) for k in ("mean", "std", "cond")}
+               for row in got]  # type: ignore[index]
+    return ([r["mean"] for r in stacked], [r["std"] for r in stacked],
+            [r["cond"] for r in stacked],
+            {"latent_hits": hits, "latent_encoded": sum(len(v) for v in todo.values())})
 
 
-def text_key(caption: str, encoder_hash: str, clip_skip: int) -> str:
+def text_key(caption: str, encoder_hash: str, clip_skip: int, weighted: bool = False) -> str:
+    if weighted:
+        return _sha("text-v1", caption, encoder_hash, clip_skip, "a1111")
     return _sha("text-v1", caption, encoder_hash, clip_skip)

@@ -80,10 +80,20 @@ def write_outputs(comp: Components, models, acc, cfg: TrainConfig, run: dict,
         "ss_batch_size_per_device": cfg.batch_size,
         "ss_gradient_accumulation_steps": cfg.grad_accum,
         "ss_mixed_precision": cfg.mixed_precision, "ss_lr_scheduler": cfg.optim.scheduler,
-        "ss_dataset_hash": run["data_hash"], "ss_base_model": cfg.model,
+        "ss_dataset_hash": run["data_hash"],
+        "ss_sd_model_name": Path(cfg.model).name,  # sd-scripts writes the base's file name only
+        "ss_unet_lr": cfg.optim.lr,
+        "ss_text_encoder_lr": (cfg.lora.text_encoder_lr or cfg.optim.lr)
+        if cfg.lora.text_encoder else None,
         "craftlora_config": json.dumps(run["config"]),
     }
-    kohya = save_kohya_lora(confined(out, f"{cfg.name}.safetensors"), parts, sdxl=comp.is_sdxl,
+    if run.get("buckets"):  # kohya's bucket keys
+        meta.update({"ss_enable_bucket": True, "ss_bucket_info": json.dumps(run["buckets"]),
+                     "ss_min_bucket_reso": cfg.data.min_bucket_reso,
+                     "ss_max_bucket_reso": cfg.data.max_bucket_reso,
+                     "ss_bucket_no_upscale": cfg.data.bucket_no_upscale})
+    kohya = save_kohya_lora(confined(out, f"{cfg.name}.safetensors"), parts,
+                            unet_config=unet.config, prediction_type=run["prediction_type"],
                             metadata=meta)
     return {"lora_diffusers": str(diff), "lora_kohya": str(kohya),
             "lora_dir": str(lora_dir), "weight_name": DIFFUSERS_WEIGHT_NAME}

@@ -10,6 +10,7 @@ from diffusers.optimization import get_scheduler
 
 from craftlora.models.loader import Components, module_hash
 from craftlora.models.lora import add_lora
+from craftlora.runtime.optim import adamw
 from craftlora.train.config import TrainConfig
 from craftlora.train.losses import resolve_prediction_type
 from craftlora.train.steps import mix
@@ -103,8 +104,8 @@ def optimiser(cfg: TrainConfig, params: dict[str, torch.nn.Parameter]) -> tuple[
     te_params = [p for k, p in params.items() if not k.startswith("unet.")]
     if te_params:
         groups.append({"params": te_params, "lr": cfg.lora.text_encoder_lr or cfg.optim.lr})
-    optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=cfg.optim.betas,
-                                  eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay)
+    optimizer = adamw(groups, lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps,
+                      weight_decay=cfg.optim.weight_decay)
     lr_sched = get_scheduler(cfg.optim.scheduler, optimizer,
                              num_warmup_steps=cfg.optim.warmup_steps,
                              num_training_steps=cfg.max_steps)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from craftlora.models.loader import Components
-from craftlora.models.text import encode_prompts, sdxl_time_ids
+from craftlora.models.text import encode_prompts
 from craftlora.train.caption_ops import process_caption
 from craftlora.train.config import TrainConfig
 from craftlora.train.losses import min_snr_weights, predicted_x0, pyramid_noise, target_for
@@ -63,25 +63,66 @@ class Order:
         return self._perms[epoch][i]
 
 
+class BucketOrder:
+    """Like ``Order``, with every batch (positions ``p // batch``) from one bucket.
+
+    Each epoch shuffles every bucket (seeded by seed, epoch, bucket), cuts it into batches (a
+    last short batch is filled from the start of the same bucket) and shuffles the batches. It
+    depends on ``batch`` (n processes × b is not one process × n·b, as on the square path)."""
+
+    def __init__(self, bucket_of: list[tuple[int, int]], batch: int, seed: int):
+        self.batch, self.seed = batch, seed
+        self.members: dict[tuple[int, int], list[int]] = {}
+        for i, b in enumerate(bucket_of):
+            self.members.setdefault(b, []).append(i)
+        self.per_epoch = sum(math.ceil(len(m) / batch) for m in self.members.values())
+        self._epoch: dict[int, list[list[int]]] = {}
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        if epoch not in self._epoch:
+            out = []
+            for k, (_, idx) in enumerate(sorted(self.members.items())):
+                g = torch.Generator().manual_seed(mix(self.seed, epoch, k, 0xB0))
+                perm = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+                perm += perm * math.ceil(self.batch / len(perm))  # fill the last batch
+                n = math.ceil(len(idx) / self.batch)
+                out += [perm[j * self.batch:(j + 1) * self.batch] for j in range(n)]
+            g = torch.Generator().manual_seed(mix(self.seed, epoch, 0xB1))
+            self._epoch = {epoch: [out[j] for j in torch.randperm(len(out), generator=g)]}
+        return self._epoch[epoch]
+
+    def __getitem__(self, pos: int) -> int:
+        group, slot = divmod(pos, self.batch)
+        epoch, g = divmod(group, self.per_epoch)
+        return self._batches(epoch)[g][slot]
+
+
+
 @dataclass
 class Batch:
     latents: torch.Tensor
     captions: list[str]
     text: dict[str, torch.Tensor] | None
     gens: list[torch.Generator]
+    time_ids: torch.Tensor  # [B, 6] SDXL size conditioning of each sample
 
 
 @dataclass
 class Inputs:
-    """What the data phase hands the loop: cached posteriors, captions, text embeddings."""
+    """What the data phase hands the loop: cached posteriors [F, C, h, w] and SDXL size
+    conditioning [F, 6] per example (F = 2 with random flips), captions, text embeddings;
+    ``buckets``: each example's bucket (w, h) when batches keep to one bucket."""
 
     examples: list[Any]
-    mean: torch.Tensor
-    std: torch.Tensor
+    mean: list[torch.Tensor]
+    std: list[torch.Tensor]
     cap_index: dict[str, int]
     text_table: dict[str, torch.Tensor] | None
     perceptual: Any
     lat_info: dict[str, int] = field(default_factory=dict)
+    conds: list[torch.Tensor] = field(default_factory=list)
+    buckets: list[tuple[int, int]] | None = None
+    captions_cut: int = 0  # captions a literal encoding cuts at the tokenizer's length
 
 
 @dataclass
@@ -100,8 +141,10 @@ class Stepper:
 
     def __post_init__(self) -> None:
         self.device = self.acc.device
-        self.n = len(self.inputs.examples)
-        self.order = Order(self.n * self.cfg.data.num_repeats, self.cfg.seed)
+        self.n, repeats = len(self.inputs.examples), self.cfg.data.num_repeats
+        self.order = Order(self.n * repeats, self.cfg.seed) \
+            if self.inputs.buckets is None else \
+            BucketOrder(self.inputs.buckets * repeats, self.cfg.batch_size, self.cfg.seed)
         self.per_micro = self.cfg.batch_size * self.acc.num_processes
         self.global_batch = self.per_micro * self.cfg.grad_accum
         self.flips = 2 if self.cfg.data.random_flip else 1
@@ -110,13 +153,14 @@ class Stepper:
         cfg, device, inp = self.cfg, self.device, self.inputs
         rank = self.acc.process_index
         slots = [micro * self.per_micro + rank * cfg.batch_size + b for b in range(cfg.batch_size)]
-        gens, lat, caps = [], [], []
+        gens, lat, caps, conds = [], [], [], []
         for k in slots:
-            i = self.order[s * self.global_batch + k] % self.n
+            i = self.order[s * self.global_batch + k] % self.n  # kohya repeats
             g = torch.Generator(device=device).manual_seed(mix(cfg.seed, s, k))
             f = int(torch.randint(0, self.flips, (1,), generator=g, device=device)) \
                 if self.flips > 1 else 0
-            m, sd = inp.mean[i, f].to(device), inp.std[i, f].to(device)
+            m, sd = inp.mean[i][f].to(device), inp.std[i][f].to(device)
+            conds.append(inp.conds[i][f])
             eps = torch.randn(m.shape, generator=g, device=device)
             lat.append((m + sd * eps - self.shift) * self.scaling)
             drop = torch.rand((1,), generator=g, device=device).item() < cfg.data.caption_dropout
@@ -126,7 +170,7 @@ class Stepper:
         if inp.text_table is not None and all(c in inp.cap_index for c in caps):
             idx = torch.tensor([inp.cap_index[c] for c in caps])
             text = {k: v[idx].to(device) for k, v in inp.text_table.items()}
-        return Batch(torch.stack(lat), caps, text, gens)
+        return Batch(torch.stack(lat), caps, text, gens, torch.stack(conds).to(device))
 
     def caption(self, caption: str, s: int, k: int) -> str:
         """The caption of slot ``k`` at step ``s`` after kohya's shuffle and tag dropout; its
@@ -160,13 +204,12 @@ class Stepper:
         noisy = sched.add_noise(b.latents, noise_t, t)
         target = target_for(sched, b.latents, noise_t, t, self.pred_type)
         text = b.text or encode_prompts(unwrapped(comp, self.models, acc), b.captions,
-                                        clip_skip=cfg.data.clip_skip, device=self.device)
+                                        clip_skip=cfg.data.clip_skip, device=self.device,
+                                        weighted=cfg.data.weighted_captions)
         kwargs = {}
         if comp.is_sdxl:
-            kwargs["added_cond_kwargs"] = {
-                "text_embeds": text["pooled"].to(self.weight_dtype),
-                "time_ids": sdxl_time_ids(cfg.data.resolution, len(t), self.device,
-                                          self.weight_dtype)}
+            kwargs["added_cond_kwargs"] = {"text_embeds": text["pooled"].to(self.weight_dtype),
+                                           "time_ids": b.time_ids.to(self.weight_dtype)}
         with acc.autocast():
             pred = self.models["unet"](noisy, t, text["hidden"].to(self.weight_dtype),
                                        **kwargs).sample

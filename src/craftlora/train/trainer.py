@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from accelerate import Accelerator, PartialState
 from craftlora.data.atomic import atomic_write_json
 from craftlora.data.imageio import sha256_file
 from craftlora.models.loader import Components, device_name, load_components, module_hash
+from craftlora.models.prompt_weights import longer_than_one_chunk, match_lengths
 from craftlora.models.text import encode_prompts
 from craftlora.train import checkpoint as ckpt
+from craftlora.train.buckets import assign_buckets, bucket_info, original_size
 from craftlora.train.caption_ops import kohya_steps
 from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.data import DiskCache, encode_latents, text_key
@@ -71,16 +74,19 @@ def train(
     pre.require()  # one line, before any weights are read
     out = Path(cfg.output_dir)
     acc, tracker = _accelerator(cfg, out)
-    if cfg.epochs:  # kohya's count: epochs × ceil(images × repeats / batch) / processes
-        cfg = cfg.model_copy(update={"max_steps": kohya_steps(
-            len(pre.examples), cfg.data.num_repeats, cfg.epochs, cfg.batch_size,
-            grad_accum=cfg.grad_accum, processes=acc.num_processes)})
     state_in = _resume_target(resume, out / "checkpoints", acc.process_index)
 
-    setup = setup_model(cfg, components or load_components(cfg.model, config=cfg.model_config_dir),
-                        acc.device, acc.process_index)
+    pred = None if cfg.loss.prediction_type == "auto" else cfg.loss.prediction_type
+    setup = setup_model(cfg, components or load_components(
+        cfg.model, config=cfg.model_config_dir, tokenizer=cfg.model_tokenizer_dir,
+        prediction_type=pred), acc.device, acc.process_index)
     timing: dict[str, float] = {}
     inputs = _inputs(cfg, setup, pre.examples, acc, timing)
+    if cfg.epochs:  # kohya's count: epochs × batches of every image × repeats, per bucket
+        sizes = list(Counter(inputs.buckets).values()) if inputs.buckets else [len(pre.examples)]
+        cfg = cfg.model_copy(update={"max_steps": kohya_steps(
+            sizes, cfg.data.num_repeats, cfg.epochs, cfg.batch_size,
+            grad_accum=cfg.grad_accum, processes=acc.num_processes)})
 
     params = trainable(setup.trained)
     optimizer, lr_sched = optimiser(cfg, params)
@@ -162,13 +168,20 @@ def _inputs(cfg: TrainConfig, setup: ModelSetup, examples: list, acc: Accelerato
     cache = DiskCache(cfg.data.cache_dir or Path(cfg.data.workspace) / ".cache" / "train")
     t0 = time.time()
     lat_info: dict[str, int] = {}
+    targets = assign_buckets(examples, cfg.data) if cfg.data.buckets else None
     for turn in ("main", "others"):
         if (turn == "main") == acc.is_main_process:
-            mean, std, lat_info = encode_latents(examples, cfg.data, comp.vae, setup.vae_hash,
-                                                 cache, device=device)
+            mean, std, conds, lat_info = encode_latents(
+                examples, cfg.data, comp.vae, setup.vae_hash, cache, device=device,
+                targets=targets)
         acc.wait_for_everyone()
     timing["cache_latents_s"] = time.time() - t0
     captions = sorted({e.caption for e in examples} | {""})
+    cut = [] if cfg.data.weighted_captions else longer_than_one_chunk(comp.tokenizer, captions)
+    if cut and acc.is_main_process:
+        print(f"warning: {len(cut)} caption(s) run past {comp.tokenizer.model_max_length - 2} "
+              f"tokens and are cut there, e.g. {cut[0][:80]!r}; [data] weighted_captions = true "
+              "encodes them whole, in chunks", file=sys.stderr)
     text_table: dict[str, torch.Tensor] | None = None
     if not setup.train_te:
         t0 = time.time()
@@ -176,7 +189,7 @@ def _inputs(cfg: TrainConfig, setup: ModelSetup, examples: list, acc: Accelerato
         for turn in ("main", "others"):
             if (turn == "main") == acc.is_main_process:
                 text_table = _encode_captions(comp, captions, te_hash, cfg.data.clip_skip,
-                                              cache, device)
+                                              cache, device, cfg.data.weighted_captions)
             acc.wait_for_everyone()
         timing["cache_text_s"] = time.time() - t0
     perceptual = None
@@ -184,7 +197,7 @@ def _inputs(cfg: TrainConfig, setup: ModelSetup, examples: list, acc: Accelerato
         perceptual = build_perceptual(cfg.loss.perceptual_network,
                                       cfg.loss.perceptual_weights).to(device)
     return Inputs(examples, mean, std, {c: i for i, c in enumerate(captions)}, text_table,
-                  perceptual, lat_info)
+                  perceptual, lat_info, conds, targets, len(cut))
 
 
 def _restore(state_in: dict[str, Any], params, optimizer, lr_sched, acc: Accelerator) -> int:
@@ -215,6 +228,9 @@ def _run_record(cfg: TrainConfig, acc: Accelerator, setup: ModelSetup, inputs: I
         "prediction_type": setup.pred_type,
         "perceptual_network": inputs.perceptual.name if inputs.perceptual is not None else None,
         "cache": inputs.lat_info,
+        "captions_cut": inputs.captions_cut,
+        "buckets": bucket_info(inputs.buckets, [original_size(c) for c in inputs.conds])
+        if inputs.buckets else None,
         "versions": _versions(),
         "device": device_name(acc.device),
         "resumed_from": str(state_in["path"]) if state_in else None,
@@ -246,18 +262,21 @@ def _finish(cfg: TrainConfig, acc: Accelerator, setup: ModelSetup, models, run: 
 
 
 def _encode_captions(comp: Components, captions: list[str], te_hash: str, clip_skip: int,
-                     cache: DiskCache, device) -> dict[str, torch.Tensor]:
+                     cache: DiskCache, device, weighted: bool) -> dict[str, torch.Tensor]:
     rows: list[dict[str, torch.Tensor]] = []
     for c in captions:
-        key = text_key(c, te_hash, clip_skip)
+        key = text_key(c, te_hash, clip_skip, weighted)
         got = cache.get("text", key)
         if got is None:
             with torch.no_grad():
-                enc = encode_prompts(comp, [c], clip_skip=clip_skip, device=device)
+                enc = encode_prompts(comp, [c], clip_skip=clip_skip, device=device,
+                                     weighted=weighted)
             got = {k: v[0].float().cpu() for k, v in enc.items()}
             cache.put("text", key, got)
         rows.append(got)
-    return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
+    hidden = match_lengths(*(r["hidden"][None] for r in rows))  # chunked captions differ
+    return {"hidden": torch.cat(hidden), **{k: torch.stack([r[k] for r in rows])
+                                            for k in rows[0] if k != "hidden"}}
 
 
 def _versions() -> dict[str, str]:
