@@ -54,6 +54,12 @@ def test_kohya_step_count(n, repeats, epochs, batch, accum, procs, steps):
     assert kohya_steps(n, repeats, epochs, batch, grad_accum=accum, processes=procs) == steps
 
 
+def test_kohya_steps_count_batches_within_each_bucket():
+    # buckets of 3 and 5 images, 2 repeats, batch 4: ceil(6/4) + ceil(10/4) = 5 a epoch
+    assert kohya_steps([3, 5], 2, 3, 4) == 15
+    assert kohya_steps([8], 2, 3, 4) == kohya_steps(8, 2, 3, 4) == 12
+
+
 def test_kohya_steps_refuses_zero():
     with pytest.raises(ValueError):
         kohya_steps(0, 10, 10, 4)
