@@ -31,6 +31,8 @@ from craftlora.generate.plan_model import load_plan
 from craftlora.generate.runner import generate
 from craftlora.mini.canvas import png_bytes, write_file
 from craftlora.mini.character import world
+from craftlora.models.loader import load_components
+from craftlora.models.roundtrip import roundtrip_images
 from craftlora.qc.runner import run_qc
 from craftlora.train.config import DataSettings, LoraSettings, OptimSettings, TrainConfig
 from craftlora.train.trainer import train
@@ -160,13 +162,18 @@ def run_character_demo(out: Path, s: CharacterDemoSettings, console: Any) -> dic
     held = load_plan(plan_path).get_set("eval-lora").entries
     shots["true"] = [Shot(e.id, tags_of(e.attributes), im) for e in held
                      for im in world.true_renders(e.attributes, s.per_prompt, 50_000)]
+    vae = load_components(s.model).vae  # what any generation of this base can at best show
+    shots["true-vae"] = [Shot(t.prompt_id, t.tags, im) for t, im in
+                         zip(shots["true"], roundtrip_images(vae, [t.image for t in shots["true"]]),
+                             strict=True)]
     figs = evaluate(shots, world.identity_features, world.tag_matches, lpips_net(console.print))
     report_html(shots, figs, out / "character.html", f"character {trigger}: base vs LoRA")
     summary = {
         "candidates": kept["candidates"], "kept": kept["kept"],
         "tags_per_image": tags["tags_per_image"],
         "identity": {k: figs[n]["identity"]["share"] for k, n in
-                     (("base", "base"), ("lora", "lora"), ("ceiling", "true"))},
+                     (("base", "base"), ("lora", "lora"), ("ceiling", "true"),
+                      ("ceiling_through_vae", "true-vae"))},
         "tag_adherence": {k: figs[k]["tag_adherence"] for k in ("base", "lora")},
         "diversity": {k: figs[n]["diversity"] for k, n in (("lora", "lora"), ("true", "true"))},
         "wall_s": round(time.perf_counter() - t0, 1),

@@ -1,35 +1,26 @@
-"""Exact detectors of the mascot's identity features and of the tags an image can show.
+"""Detectors of the mascot's identity features and of the tags an image can show.
 
-Every pixel is labelled with its nearest ``PALETTE`` colour (or none when farther than a
-tolerance); the head is the largest peach component, and each feature is read relative to it.
-On true renders the detectors are exact (tested); on generations they read what is drawn.
-Readable tags: view (eyes off the head's centre), framing (head size) and background colour.
+Pixels are classed by hue, saturation and value (so the colour shifts of a VAE round trip or
+a generation still read), after removing the background colour (the median of the border).
+The head is the largest skin-coloured component; each feature is read relative to it:
+round head (its bounding box's corners empty), blue eyes (inside the head), red bow (above
+and left of the head), purple outfit (below the head), stripes (light bands in the outfit's
+lightness profile). On true renders the detectors are exact (tested). Readable tags: view
+(eyes off the head's centre), framing (head size) and background colour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
-from craftlora.mini.character.mascot import BACKGROUND_COLOURS, FEATURES, PALETTE
+from craftlora.mini.character.mascot import FEATURES
 
-_NAMES = list(PALETTE)
-_RGB = np.array([PALETTE[k] for k in _NAMES], np.float32)
-TOLERANCE = 0.22
-
-
-def labels(image: np.ndarray) -> np.ndarray:
-    """Per pixel: index into ``_NAMES`` of the nearest palette colour, or -1."""
-    a = np.asarray(image, np.float32)[..., :3] / 255.0
-    d = np.linalg.norm(a[:, :, None, :] - _RGB[None, None], axis=-1)
-    idx = d.argmin(-1)
-    return np.where(d.min(-1) <= TOLERANCE, idx, -1)
-
-
-def _mask(lab: np.ndarray, name: str) -> np.ndarray:
-    return lab == _NAMES.index(name)
+BACKGROUND_HUES = {"green": (80, 160), "teal": (160, 200), "orange": (15, 40),
+                   "yellow": (40, 80)}
 
 
 @dataclass(frozen=True)
@@ -41,13 +32,48 @@ class Head:
     aspect: float
 
 
-def find_head(lab: np.ndarray) -> Head | None:
-    """The largest peach component (the head; hands are much smaller)."""
-    comp, n = ndimage.label(_mask(lab, "peach") | _mask(lab, "blue") | _mask(lab, "dark"))
+@dataclass
+class Classes:
+    hue: np.ndarray  # degrees
+    sat: np.ndarray
+    val: np.ndarray
+    background: np.ndarray  # bool: close to the border's colour
+
+    def skin(self) -> np.ndarray:
+        h = self.hue
+        return ((h >= 340) | (h <= 50)) & (self.sat >= 0.08) & (self.sat <= 0.55) & \
+            (self.val >= 0.7) & ~self.background
+
+    def blue(self) -> np.ndarray:
+        return (self.hue >= 190) & (self.hue <= 255) & (self.sat >= 0.3) & (self.val >= 0.3) \
+            & ~self.background
+
+    def red(self) -> np.ndarray:
+        h = self.hue
+        return ((h >= 340) | (h <= 35)) & (self.sat >= 0.55) & (self.val >= 0.35) & \
+            ~self.background
+
+    def purple(self) -> np.ndarray:
+        return (self.hue >= 255) & (self.hue <= 340) & (self.sat >= 0.3) & \
+            (self.val >= 0.4) & ~self.background
+
+
+def classes(image: np.ndarray) -> Classes:
+    a = np.ascontiguousarray(np.asarray(image, np.uint8)[..., :3])
+    hsv = cv2.cvtColor(a, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]).astype(np.float32)
+    bg = np.median(border, axis=0)
+    near = np.linalg.norm(a.astype(np.float32) - bg, axis=-1) < 0.14 * 255
+    return Classes(hsv[..., 0] * 360.0 / 256.0, hsv[..., 1] / 255.0, hsv[..., 2] / 255.0,
+                   near)
+
+
+def find_head(c: Classes) -> Head | None:
+    """The largest skin component with what it encloses (eyes, mouth)."""
+    comp, n = ndimage.label(c.skin())
     if n == 0:
         return None
-    peach = _mask(lab, "peach")
-    sizes = ndimage.sum(peach, comp, index=np.arange(1, n + 1))
+    sizes = ndimage.sum(np.ones_like(comp), comp, index=np.arange(1, n + 1))
     k = int(np.argmax(sizes)) + 1
     if sizes[k - 1] < 12:
         return None
@@ -55,59 +81,88 @@ def find_head(lab: np.ndarray) -> Head | None:
     ys, xs = np.nonzero(blob)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     h, w = y1 - y0, x1 - x0
-    c = max(1, round(0.22 * min(h, w)))
+    s = max(1, round(0.22 * min(h, w)))
     box = blob[y0:y1, x0:x1]
-    corners = np.mean([box[:c, :c].mean(), box[:c, -c:].mean(), box[-c:, :c].mean(),
-                       box[-c:, -c:].mean()])
+    corners = np.mean([box[:s, :s].mean(), box[:s, -s:].mean(), box[-s:, :s].mean(),
+                       box[-s:, -s:].mean()])
     return Head(float(xs.mean()), float(ys.mean()), float(max(h, w)) / 2, float(corners),
                 w / h)
 
 
+def _stripes(c: Classes, head: Head) -> bool:
+    """Two or more light bands down the middle of the outfit, between its first and last
+    rows (lightness = value − saturation, so pale yellow stands out of purple)."""
+    H, W = c.val.shape
+    x0, x1 = int(max(0, head.cx - 0.6 * head.r)), int(min(W, head.cx + 0.6 * head.r + 1))
+    y0 = int(head.cy + 0.9 * head.r)
+    y1 = int(min(H, head.cy + 0.9 * head.r + 2.4 * head.r))
+    if y1 - y0 < 4 or x1 - x0 < 2:
+        return False
+    rows = c.purple()[y0:y1, x0:x1].mean(axis=1) > 0.3
+    light = c.val[y0:y1, x0:x1].mean(axis=1) - c.sat[y0:y1, x0:x1].mean(axis=1)
+    outfit_rows = np.flatnonzero(rows)
+    if len(outfit_rows) < 2:
+        return False
+    first, last = outfit_rows[0], outfit_rows[-1]
+    bands, inside = 0, False
+    for k in range(1, len(light) - 1):
+        peak = light[k] >= light[k - 1] and light[k] >= light[k + 1]
+        dark = np.concatenate([light[max(0, k - 4):k], light[k + 1:k + 5]])
+        enclosed = first < k < last
+        if peak and enclosed and light[k] - dark.min() > 0.12 and not inside:
+            bands += 1
+            inside = True
+        elif not peak:
+            inside = False
+    return bands >= 2
+
+
 def identity_features(image: np.ndarray) -> dict[str, bool]:
     """Which of the mascot's ``FEATURES`` the image shows."""
-    lab = labels(image)
-    head = find_head(lab)
+    c = classes(image)
+    head = find_head(c)
     out = dict.fromkeys(FEATURES, False)
     if head is None:
         return out
-    H, W = lab.shape
+    H, W = c.hue.shape
     yy, xx = np.mgrid[0:H, 0:W]
     r = head.r
-    out["round head"] = head.corners < 0.6 and 0.75 <= head.aspect <= 1.33
-    in_head = (np.abs(xx - head.cx) <= r) & (np.abs(yy - head.cy) <= r)
-    out["blue eyes"] = int((_mask(lab, "blue") & in_head).sum()) >= 2
+    out["round head"] = bool(head.corners < 0.6 and 0.75 <= head.aspect <= 1.33)
+    face = (xx - head.cx) ** 2 + (yy - head.cy) ** 2 <= (0.8 * r) ** 2
+    out["blue eyes"] = int((c.blue() & face).sum()) >= 2
     upper_left = (xx < head.cx - 0.2 * r) & (xx >= head.cx - 1.5 * r) & \
         (yy < head.cy - 0.3 * r) & (yy >= head.cy - 1.6 * r)
-    out["red bow upper left"] = int((_mask(lab, "red") & upper_left).sum()) >= 3
+    upper_right = (xx > head.cx + 0.2 * r) & (xx <= head.cx + 1.5 * r) & \
+        (yy < head.cy - 0.3 * r) & (yy >= head.cy - 1.6 * r)
+    red = c.red()
+    out["red bow upper left"] = int((red & upper_left).sum()) >= 3 and \
+        (red & upper_left).sum() > (red & upper_right).sum()
     below = (yy > head.cy + 0.8 * r) & (np.abs(xx - head.cx) <= 1.6 * r)
-    purple = _mask(lab, "purple") & below
-    out["purple outfit"] = int(purple.sum()) >= max(6, int(0.15 * r * r))
-    stripe = _mask(lab, "stripe") & below
-    up = np.zeros_like(purple)
-    down = np.zeros_like(purple)
-    for k in range(1, 4):
-        up[k:] |= purple[:-k]
-        down[:-k] |= purple[k:]
-    out["striped outfit"] = int((stripe & up & down).sum()) >= 3
+    out["purple outfit"] = int((c.purple() & below).sum()) >= max(6, int(0.15 * r * r))
+    out["striped outfit"] = out["purple outfit"] and _stripes(c, head)
     return out
 
 
 def read_tags(image: np.ndarray) -> dict[str, str | None]:
     """The view, framing and background colour the image shows (None when unreadable)."""
-    lab = labels(image)
-    head = find_head(lab)
+    c = classes(image)
+    head = find_head(c)
     out: dict[str, str | None] = {"view": None, "framing": None, "background": None}
-    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-    counts = {c: int((border == _NAMES.index(c)).sum()) for c in BACKGROUND_COLOURS}
-    best = max(counts, key=lambda c: counts[c])
-    if counts[best] >= len(border) // 4:
-        out["background"] = best
+    a = np.asarray(image, np.uint8)[..., :3]
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    hsv = cv2.cvtColor(border[None].astype(np.uint8), cv2.COLOR_RGB2HSV_FULL)[0]
+    hue, sat = np.median(hsv[:, 0]) * 360 / 256, np.median(hsv[:, 1]) / 255
+    if sat < 0.15:
+        out["background"] = "grey"
+    else:
+        out["background"] = next((k for k, (lo, hi) in BACKGROUND_HUES.items()
+                                  if lo <= hue < hi), None)
     if head is None:
         return out
-    size = 2 * head.r / lab.shape[0]
+    size = 2 * head.r / c.hue.shape[0]
     out["framing"] = "full body" if size < 0.33 else "upper body" if size < 0.47 else "close-up"
-    ys, xs = np.nonzero(_mask(lab, "blue") & (np.abs(np.mgrid[0:lab.shape[0], 0:lab.shape[1]][1]
-                                                          - head.cx) <= head.r))
+    xx = np.mgrid[0:c.hue.shape[0], 0:c.hue.shape[1]][1]
+    ys, xs = np.nonzero(c.blue() & (np.abs(xx - head.cx) <= head.r))
     if len(xs) >= 2:
         off = (xs.mean() - head.cx) / head.r
         out["view"] = "front view" if abs(off) < 0.18 else "from left" if off < 0 else "from right"

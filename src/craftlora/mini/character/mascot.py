@@ -23,7 +23,7 @@ PALETTE: dict[str, tuple[float, float, float]] = {
     "purple": (0.50, 0.18, 0.68), "stripe": (1.00, 0.93, 0.45), "green": (0.30, 0.70, 0.30),
     "teal": (0.15, 0.58, 0.58), "grey": (0.55, 0.55, 0.55), "orange": (0.95, 0.55, 0.15),
     "yellow": (0.92, 0.86, 0.25), "dark": (0.10, 0.08, 0.10), "brown": (0.45, 0.28, 0.15),
-    "leg": (0.25, 0.25, 0.32),
+    "leg": (0.27, 0.26, 0.26),
 }
 BACKGROUND_COLOURS = ("green", "teal", "grey", "orange", "yellow")
 
@@ -137,7 +137,7 @@ def render(scene: Scene, identity: Identity = MASCOT, *, seed: int = 0, size: in
     body = (y >= body_top) & (y < body_top + body_h) & (np.abs(x - cx) <= body_w * (0.8 + 0.4 * t))
     paint(body, identity.outfit)
     if identity.pattern == "striped":
-        period = body_h / 3.5
+        period = body_h / 2.6
         stripe = body & (((y - body_top) % period) > period * 0.55)
         paint(stripe, "stripe")
     # head
