@@ -138,6 +138,7 @@ def evaluate(ws: WsArg,
     from craftlora.character.evaluate import lpips_net, report_html, set_shots
     from craftlora.character.spec import CHARACTER_DIR, CharacterError, load_character
     from craftlora.data.atomic import atomic_write_json
+    from craftlora.generate.plan_model import PlanError, load_plan
 
     if world != "mini":
         fail(f"--world {world!r}: only the mini character has identity detectors so far")
@@ -150,15 +151,18 @@ def evaluate(ws: WsArg,
         if not shots["base"] or not shots["lora"]:
             fail(f"{ws}: sets {base_set!r} and {lora_set!r} need images; generate them with "
                  f"craftlora generate {ws} --plan {ws / CHARACTER_DIR / 'prompts.toml'} --set …")
+        plan = load_plan(ws / CHARACTER_DIR / "prompts.toml")
+        per = max(2, len(shots["lora"]) // max(1, len(plan.get_set("eval-lora").entries)))
+        shots["true"] = mini.true_shots(plan.get_set("eval-lora").entries, per)
         figs = run_eval(shots, mini.identity_features, mini.tag_matches, lpips_net(console.print))
         atomic_write_json(ws / CHARACTER_DIR / "eval.json", figs)
         report_html(shots, figs, ws / CHARACTER_DIR / "eval.html", f"character {trigger}")
-    except (CharacterError, OSError, ValueError) as e:
+    except (CharacterError, PlanError, OSError, ValueError) as e:
         fail(e)
     if as_json:
         print_json(figs)
     else:
-        for k in ("base", "lora"):
+        for k in ("base", "lora", "true"):
             f = figs[k]
             console.print(f"{k}: identity {f['identity']['share']:.3f}, tag adherence "
                           f"{f['tag_adherence']:.3f}, diversity {f['diversity']:.3f}")

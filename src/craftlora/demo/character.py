@@ -22,7 +22,7 @@ from craftlora.catalog.ingest import ingest
 from craftlora.catalog.workspace import Workspace
 from craftlora.character.evaluate import Shot, evaluate, lpips_net, report_html, set_shots
 from craftlora.character.export import export_kohya
-from craftlora.character.prompts import combinations, prompt_plan, tags_of, write_prompts
+from craftlora.character.prompts import combinations, prompt_plan, write_prompts
 from craftlora.character.select import review_identity, select_kept
 from craftlora.character.spec import CHARACTER_DIR, init_character, load_character
 from craftlora.character.tags import tag_chart, tag_set
@@ -160,8 +160,7 @@ def run_character_demo(out: Path, s: CharacterDemoSettings, console: Any) -> dic
             ws.catalog.set_splits({r.id: None for r in ws.catalog.images(set_name=name)})
         shots = {"base": set_shots(ws, "eval-base"), "lora": set_shots(ws, "eval-lora")}
     held = load_plan(plan_path).get_set("eval-lora").entries
-    shots["true"] = [Shot(e.id, tags_of(e.attributes), im) for e in held
-                     for im in world.true_renders(e.attributes, s.per_prompt, 50_000)]
+    shots["true"] = world.true_shots(held, s.per_prompt)
     vae = load_components(s.model).vae  # what any generation of this base can at best show
     shots["true-vae"] = [Shot(t.prompt_id, t.tags, im) for t, im in
                          zip(shots["true"], roundtrip_images(vae, [t.image for t in shots["true"]]),

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from craftlora.character.prompts import AXES
+from craftlora.character.evaluate import Shot
+from craftlora.character.prompts import AXES, tags_of
 from craftlora.data.atomic import atomic_write_bytes
 from craftlora.mini import canvas
 from craftlora.mini.character import detect
@@ -73,6 +74,12 @@ def render_candidates(out: Path, entries: Sequence[tuple[str, dict[str, str]]], 
 
 def true_renders(attributes: dict[str, str], n: int, seed: int) -> list[np.ndarray]:
     return [render(scene_of(attributes), MASCOT, seed=seed + i) for i in range(n)]
+
+
+def true_shots(entries: Sequence[Any], per_prompt: int, seed: int = 50_000) -> list[Shot]:
+    """True renders of plan entries (the ceiling of the consistency report)."""
+    return [Shot(e.id, tags_of(e.attributes), im) for e in entries
+            for im in true_renders(e.attributes, per_prompt, seed)]
 
 
 def tagger(image: np.ndarray) -> list[str]:
