@@ -6,8 +6,11 @@ Layers, bottom up:
   (worker processes, the shared base room), ``data``, ``catalog``, ``models``, ``metrics``;
 - stages: ``train``, ``generate``, ``qc``, ``classify`` import the base only;
 - ``experiment`` composes ``classify`` runs, so it may import ``classify`` too;
+- ``character`` is a workflow over stages (prompt plans for ``generate``, kohya counts from
+  ``train``, QC verdicts from ``qc``), so it may import those three;
 - ``mini`` is a world: its renderers, judge, oracle sets and outline measure use the base and
-  the ``classify`` and ``generate`` stages, and no stage imports the world (only ``experiment``,
+  the ``classify``, ``generate`` and ``character`` stages (the mini character draws the
+  character workflow's prompt axes), and no stage imports the world (only ``experiment``,
   below, and the compositions);
 - ``sweep`` composes ``train`` runs and ``generate`` comparisons (and the ``experiment``
   summary's statistics), and nothing below imports it;
@@ -32,7 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     **{room: BASE - {room} for room in BASE},
     **{stage: set(BASE) for stage in STAGES},
     "experiment": BASE | {"classify"},
-    "mini": BASE | {"classify", "generate"},
+    "character": BASE | {"generate", "train", "qc"},
+    "mini": BASE | {"classify", "generate", "character"},
     "sweep": BASE | {"train", "generate", "experiment"},
     "style": BASE | {"train"},
 }

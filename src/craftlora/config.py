@@ -92,6 +92,11 @@ class QCConfig(Strict):
     outlier_features: Literal["auto", "domain", "pixels"] = Field(
         default="auto", description="auto = domain with a judge, else pixels")
     reference_split: str = Field(default="train", description="real split used as reference")
+    optional_checks: list[Literal["text_overlay", "distortion"]] = Field(
+        default_factory=list, description="extra checks to run (character candidates)")
+    overlay_factor: float = Field(default=2.0, gt=0, description="× reference 99th pct")
+    overlay_floor: float = Field(default=0.01, ge=0, description="least text-overlay limit")
+    distortion_factor: float = Field(default=1.1, gt=0, description="× reference 99th pct")
 
 
 class ReviewConfig(Strict):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from craftlora.cli import (  # noqa: F401  (each module registers its commands)
+    character,
     classify,
     compare,
     data,
     demo,
+    demo_character,
     demo_lacquer,
     demo_style,
     experiment,

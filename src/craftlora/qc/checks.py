@@ -20,14 +20,17 @@ from craftlora.qc.measure import ImageStats, closest_copy, hamming, hashes_array
 
 #: Every check by name, in the order they run. "decode" gates all the others.
 CHECKS = ("decode", "blank", "exposure", "contrast", "sharpness", "duplicate", "memorisation",
-          "agreement", "outlier")
+          "agreement", "outlier", "text_overlay", "distortion")
 #: Checks an image must have passed (recorded) to count as passing QC; the rest count when run.
 CORE_CHECKS = ("decode", "blank", "exposure", "contrast", "sharpness", "duplicate",
                "memorisation", "outlier")
 #: Checks that need a judge; without one they are skipped and reported as skipped.
 JUDGE_CHECKS = ("agreement",)
+#: Checks a workspace turns on in ``[qc] optional_checks`` (character candidates need them).
+OPTIONAL_CHECKS = ("text_overlay", "distortion")
 #: Checks whose limits come from the real reference set.
-REFERENCE_CHECKS = ("exposure", "contrast", "sharpness", "memorisation", "outlier")
+REFERENCE_CHECKS = ("exposure", "contrast", "sharpness", "memorisation", "outlier",
+                    "text_overlay", "distortion")
 
 
 class QCError(RuntimeError):
@@ -52,6 +55,8 @@ class Reference:
     contrast: tuple[float, float]
     sharpness_min: float
     fingerprint: str
+    overlay_max: float = float("inf")
+    off_axis_max: float = float("inf")
     features: np.ndarray | None = None  # outlier space (feature_id)
     feature_id: str = ""
     outlier_threshold: float = float("inf")
@@ -60,7 +65,8 @@ class Reference:
 
     def summary(self) -> dict[str, Any]:
         return {"n": len(self.ids), "exposure": self.exposure, "contrast": self.contrast,
-                "sharpness_min": self.sharpness_min, "outlier_features": self.feature_id,
+                "sharpness_min": self.sharpness_min, "text_overlay_max": self.overlay_max,
+                "off_axis_max": self.off_axis_max, "outlier_features": self.feature_id,
                 "outlier_threshold": self.outlier_threshold,
                 "memorisation_feature_threshold": self.memo_threshold if self.domain is not None
                 else None}
@@ -109,6 +115,10 @@ def build_reference(ids: list[int], stats: list[ImageStats], cfg: QCConfig, fing
         sharpness_min=float(cfg.sharpness_factor
                             * np.quantile([s.sharpness for s in ok], cfg.sharpness_quantile)),
         fingerprint=fingerprint,
+        overlay_max=max(cfg.overlay_floor, cfg.overlay_factor * float(
+            np.quantile([s.overlay for s in ok], 0.99))),
+        off_axis_max=min(1.0, cfg.distortion_factor * float(
+            np.quantile([s.off_axis for s in ok], 0.99))),
     )
     if features is not None:
         dist, _ = knn(features, features, cfg.outlier_k + 1)  # column 0 is the point itself
@@ -157,6 +167,22 @@ def check_sharpness(s: ImageStats, ref: Reference) -> Outcome:
         return Outcome(True, s.sharpness, "")
     return Outcome(False, s.sharpness, f"variance of Laplacian {s.sharpness:.1f} < "
                                        f"{ref.sharpness_min:.1f} (real set's limit)")
+
+
+def check_text_overlay(s: ImageStats, ref: Reference) -> Outcome:
+    """A watermark or caption stamp: neutral hairline strokes crowding one border band."""
+    if s.overlay <= ref.overlay_max:
+        return Outcome(True, s.overlay, "")
+    return Outcome(False, s.overlay, f"text or watermark strokes cover {s.overlay:.1%} of a "
+                                     f"border band (limit {ref.overlay_max:.1%})")
+
+
+def check_distortion(s: ImageStats, ref: Reference) -> Outcome:
+    """A warped frame: more of the strongest edges off the axes than the reference set has."""
+    if s.off_axis <= ref.off_axis_max:
+        return Outcome(True, s.off_axis, "")
+    return Outcome(False, s.off_axis, f"{s.off_axis:.0%} of the strongest edges are off axis "
+                                      f"(reference limit {ref.off_axis_max:.0%}): warped outlines")
 
 
 def check_duplicates(ids: list[int], stats: list[ImageStats], cfg: QCConfig,

@@ -72,6 +72,8 @@ def _fingerprints(cfg: QCConfig, max_pixels: int, ref_fp: str, judge: Judge | No
                          j, cfg.memorisation_feature_ratio if j else None],
         "agreement": [cfg.min_agreement, j],
         "outlier": [cfg.outlier_k, cfg.outlier_quantile, cfg.outlier_factor, outlier_id, ref_fp],
+        "text_overlay": [cfg.overlay_factor, cfg.overlay_floor, cfg.analysis_size, ref_fp],
+        "distortion": [cfg.distortion_factor, cfg.analysis_size, ref_fp],
     }
     return {name: f"{name}:{_digest(p)}" for name, p in parts.items()}
 
@@ -156,7 +158,8 @@ def run_qc(ws: Workspace, set_name: str, *, judge: Path | str | Judge | None = N
         raise C.QCError("qc.outlier_features = 'domain' needs a judge checkpoint (--judge)")
     outlier_id = (f"{jd.id}:{jd.weights_sha256[:16]}" if space == "domain" else
                   PixelExtractor().id)
-    active = [c for c in C.CHECKS if c not in C.JUDGE_CHECKS or jd is not None]
+    active = [c for c in C.CHECKS if (c not in C.JUDGE_CHECKS or jd is not None)
+              and (c not in C.OPTIONAL_CHECKS or c in cfg.optional_checks)]
     set_ids = {r.id for r in records}
     refs = reference_records(cat, cfg, exclude=set_ids)
     ref_fp = _digest([cfg.reference_split, [(r.id, r.sha256) for r in refs]])
@@ -230,6 +233,10 @@ def run_qc(ws: Workspace, set_name: str, *, judge: Path | str | Judge | None = N
                 put(i, "exposure", C.check_exposure(s, ref))
                 put(i, "contrast", C.check_contrast(s, ref))
                 put(i, "sharpness", C.check_sharpness(s, ref))
+                if "text_overlay" in todo:
+                    put(i, "text_overlay", C.check_text_overlay(s, ref))
+                if "distortion" in todo:
+                    put(i, "distortion", C.check_distortion(s, ref))
                 if i in todo["memorisation"]:
                     put(i, "memorisation", C.check_memorisation(s, nearest.get(i), ref, cfg))
             if jd is not None and i in todo["agreement"]:

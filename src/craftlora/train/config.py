@@ -48,6 +48,10 @@ class DataSettings(_Strict):
     center_crop: bool = True
     random_flip: bool = False
     caption_dropout: float = Field(default=0.0, ge=0.0, le=1.0)
+    keep_tokens: int = Field(default=0, ge=0, description="leading tags never shuffled/dropped")
+    shuffle_caption: bool = False
+    caption_tag_dropout_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    num_repeats: int = Field(default=1, ge=1, description="kohya repeats: each image per epoch")
     specular_alpha: float | None = Field(default=None, ge=0.0, le=1.0,
                                          description="I·(1 − α·M_spec) before training")
     max_pixels: int = Field(default=40_000_000, gt=0)
@@ -143,6 +147,8 @@ class TrainConfig(_Strict):
     output_dir: Path
     seed: int = 0
     max_steps: int = Field(default=1000, ge=1)
+    epochs: int | None = Field(default=None, ge=1, description="set: max_steps as kohya counts "
+                                                               "epochs × repeats")
     batch_size: int = Field(default=1, ge=1, description="per process, per micro-step")
     grad_accum: int = Field(default=1, ge=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"

@@ -1,8 +1,9 @@
 """The step loop: which samples and noise each step draws, its loss, and the loop itself.
 
 Every random draw of a training sample (posterior sample, noise, offset noise, timestep, flip,
-caption dropout) comes from a generator seeded by (seed, step, slot), and the data order of
-epoch e is a permutation seeded by (seed, e). A run therefore resumes to the exact batch from
+caption dropout, tag shuffle and tag dropout) comes from a generator seeded by (seed, step,
+slot), and the data order of epoch e is a permutation, seeded by (seed, e), of every example
+``num_repeats`` times (kohya's epoch). A run therefore resumes to the exact batch from
 its step count alone. LoRA dropout uses the global RNG, saved per process by the checkpoint.
 """
 
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from craftlora.models.loader import Components
 from craftlora.models.text import encode_prompts
+from craftlora.train.caption_ops import process_caption
 from craftlora.train.config import TrainConfig
 from craftlora.train.losses import min_snr_weights, predicted_x0, pyramid_noise, target_for
 
@@ -139,9 +141,10 @@ class Stepper:
 
     def __post_init__(self) -> None:
         self.device = self.acc.device
-        self.order = Order(len(self.inputs.examples), self.cfg.seed) \
+        self.n, repeats = len(self.inputs.examples), self.cfg.data.num_repeats
+        self.order = Order(self.n * repeats, self.cfg.seed) \
             if self.inputs.buckets is None else \
-            BucketOrder(self.inputs.buckets, self.cfg.batch_size, self.cfg.seed)
+            BucketOrder(self.inputs.buckets * repeats, self.cfg.batch_size, self.cfg.seed)
         self.per_micro = self.cfg.batch_size * self.acc.num_processes
         self.global_batch = self.per_micro * self.cfg.grad_accum
         self.flips = 2 if self.cfg.data.random_flip else 1
@@ -152,7 +155,7 @@ class Stepper:
         slots = [micro * self.per_micro + rank * cfg.batch_size + b for b in range(cfg.batch_size)]
         gens, lat, caps, conds = [], [], [], []
         for k in slots:
-            i = self.order[s * self.global_batch + k]
+            i = self.order[s * self.global_batch + k] % self.n  # kohya repeats
             g = torch.Generator(device=device).manual_seed(mix(cfg.seed, s, k))
             f = int(torch.randint(0, self.flips, (1,), generator=g, device=device)) \
                 if self.flips > 1 else 0
@@ -161,13 +164,23 @@ class Stepper:
             eps = torch.randn(m.shape, generator=g, device=device)
             lat.append((m + sd * eps - self.shift) * self.scaling)
             drop = torch.rand((1,), generator=g, device=device).item() < cfg.data.caption_dropout
-            caps.append("" if drop else inp.examples[i].caption)
+            caps.append("" if drop else self.caption(inp.examples[i].caption, s, k))
             gens.append(g)
-        text = None
-        if inp.text_table is not None:
+        text = None  # a shuffled caption is not in the cached table: encoded in the step
+        if inp.text_table is not None and all(c in inp.cap_index for c in caps):
             idx = torch.tensor([inp.cap_index[c] for c in caps])
             text = {k: v[idx].to(device) for k, v in inp.text_table.items()}
         return Batch(torch.stack(lat), caps, text, gens, torch.stack(conds).to(device))
+
+    def caption(self, caption: str, s: int, k: int) -> str:
+        """The caption of slot ``k`` at step ``s`` after kohya's shuffle and tag dropout; its
+        own CPU generator, so turning these on leaves every noise draw as it was."""
+        d = self.cfg.data
+        if not d.shuffle_caption and d.caption_tag_dropout_rate <= 0:
+            return caption
+        g = torch.Generator().manual_seed(mix(self.cfg.seed, s, k, 0xCA))
+        return process_caption(caption, keep_tokens=d.keep_tokens, shuffle=d.shuffle_caption,
+                               tag_dropout=d.caption_tag_dropout_rate, generator=g)
 
     def _noise(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, device = self.cfg, self.device

@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from craftlora.models.prompt_weights import longer_than_one_chunk, match_lengths
 from craftlora.models.text import encode_prompts
 from craftlora.train import checkpoint as ckpt
 from craftlora.train.buckets import assign_buckets, bucket_info, original_size
+from craftlora.train.caption_ops import kohya_steps
 from craftlora.train.config import TrainConfig, TrainConfigError
 from craftlora.train.data import DiskCache, encode_latents, text_key
 from craftlora.train.lora_compute import folded_lora
@@ -83,6 +85,11 @@ def train(
         prediction_type=pred), acc.device, acc.process_index)
     timing: dict[str, float] = {}
     inputs = _inputs(cfg, setup, pre.examples, acc, timing)
+    if cfg.epochs:  # kohya's count: epochs × batches of every image × repeats, per bucket
+        sizes = list(Counter(inputs.buckets).values()) if inputs.buckets else [len(pre.examples)]
+        cfg = cfg.model_copy(update={"max_steps": kohya_steps(
+            sizes, cfg.data.num_repeats, cfg.epochs, cfg.batch_size,
+            grad_accum=cfg.grad_accum, processes=acc.num_processes)})
 
     params = trainable(setup.trained)
     optimizer, lr_sched = optimiser(cfg, params)
