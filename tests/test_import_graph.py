@@ -15,7 +15,7 @@ Layers, bottom up:
 - ``sweep`` composes ``train`` runs and ``generate`` comparisons (and the ``experiment``
   summary's statistics), and nothing below imports it;
 - ``style`` (one-shot style LoRA: block discovery, stylize, its study) runs ``train``'s
-  style-contrastive mode;
+  style-contrastive mode and ``generate``'s img2img / ControlNet pipelines;
 - ``demo``, ``cli`` and ``studio`` compose everything (the studio calls the same stage
   functions as the CLI).
 """
@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "character": BASE | {"generate", "train", "qc"},
     "mini": BASE | {"classify", "generate", "character"},
     "sweep": BASE | {"train", "generate", "experiment"},
-    "style": BASE | {"train"},
+    "style": BASE | {"train", "generate"},
 }
 COMPOSERS = {"demo", "cli", "studio"}
 # Known exceptions, each (from room, to room): why it is still here.

@@ -48,3 +48,81 @@ def test_lab_colour_fix():
     ld = cv2.cvtColor(design, cv2.COLOR_RGB2LAB)
     assert np.abs(lf[..., 0].astype(int) - lo[..., 0]).mean() < 6  # lightness kept
     assert np.abs(lf[..., 1:].astype(int) - ld[..., 1:]).mean() < 12  # colour from the design
+
+
+def test_control_image_conditions():
+    from craftlora.style.stylize import control_image
+
+    design = np.zeros((64, 64, 3), np.uint8)
+    design[16:48, 16:48] = (200, 40, 40)
+    edges = control_image(design, "canny")
+    assert edges.shape == design.shape
+    ring = edges[..., 0] > 0
+    assert ring[15:17, 20:44].any(axis=0).all()  # the square's top edge
+    assert not ring[20:44, 20:44].any() and not ring[:12].any()  # nothing inside or away
+    tile = control_image(design, "tile")
+    assert tile[32, 32, 0] == 200 and 40 < tile[16, 32, 0] < 190 and tile[15, 32, 0] > 20  # a blur
+    try:
+        control_image(design, "depth")
+    except ValueError as e:
+        assert "'depth'" in str(e)
+    else:
+        raise AssertionError("an unknown condition must be refused")
+
+
+def test_stylize_through_the_shipped_mini_controlnet(stitch_world):
+    from craftlora.generate.controlnet import load_controlnet
+    from craftlora.models.loader import load_components
+
+    comp = load_components("mini")
+    design = load(stitch_world, "design", "moon-000")
+    if design.shape[0] != 64:
+        import cv2
+
+        design = cv2.resize(design, (64, 64), interpolation=cv2.INTER_AREA)
+    net = load_controlnet("mini")
+    kw = {"strength": 0.8, "steps": 4, "seed": 0, "colour_fix": False}
+    plain = stylize(comp, [design], ["a moon"], **kw)[0]
+    canny = stylize(comp, [design], ["a moon"], controlnet=net, control="canny",
+                    control_scale=1.0, **kw)[0]
+    tile = stylize(comp, [design], ["a moon"], controlnet=net, control="tile",
+                   control_scale=1.0, **kw)[0]
+    assert canny.shape == plain.shape == design.shape
+    assert not np.array_equal(plain, canny) and not np.array_equal(canny, tile)
+    again = stylize(comp, [design], ["a moon"], controlnet=net, control="canny",
+                    control_scale=1.0, **kw)[0]
+    assert np.array_equal(canny, again)  # seeded
+
+
+def test_stylize_cli_with_a_controlnet(tmp_path, stitch_world):
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from craftlora.cli.main import app
+    from craftlora.models.loader import load_components
+    from craftlora.train.style_mode import META_NAME
+
+    comp = load_components("mini")
+    block = "up_blocks.1.attentions.0"
+    add_lora(comp.unet, rank=2, alpha=2.0)
+    path = save_diffusers_lora(tmp_path, {"unet": (lora_state_dict(comp.unet),
+                                                   adapter_config(comp.unet))})
+    (tmp_path / META_NAME).write_text(json.dumps({"style_blocks": [block]}))
+    design = tmp_path / "design.png"
+    Image.fromarray(load(stitch_world, "design", "moon-000")).resize((64, 64)).save(design)
+    args = ["stylize", "--style", str(path), "--image", str(design), "--steps", "2", "--json"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o.png"),
+                                   "--controlnet", "mini", "--control", "tile"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["style_blocks"] == [block] and 0 < doc["lora_modules"]
+    assert Image.open(tmp_path / "o.png").size == (64, 64)
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "p.png"),
+                                   "--controlnet", "mini", "--control", "depth"])
+    assert bad.exit_code != 0 and "'depth'" in bad.output
+    assert not (tmp_path / "p.png").exists()
+    text = CliRunner().invoke(app, ["stylize", "--style", str(path), "--prompt", "a moon",
+                                    "--out", str(tmp_path / "q.png"), "--controlnet", "mini"])
+    assert text.exit_code != 0 and "--image" in text.output

@@ -74,9 +74,14 @@ def stylize_cmd(
     steps: Annotated[int, typer.Option(min=1)] = 20,
     seed: Annotated[int, typer.Option()] = 0,
     colour_fix: Annotated[bool, typer.Option(help="LAB fix: a/b from the design")] = True,
+    controlnet: Annotated[str | None, typer.Option(
+        help="ControlNet folder or file ('mini' for the shipped one); with --image only")] = None,
+    control: Annotated[str, typer.Option(help="ControlNet condition: canny or tile")] = "canny",
+    control_scale: Annotated[float, typer.Option(min=0.0, help="ControlNet strength")] = 0.5,
     as_json: JsonOpt = False,
 ) -> None:
-    """Apply only the style blocks' LoRA: img2img from a design, or text-to-image."""
+    """Apply only the style blocks' LoRA: img2img from a design (optionally steered by a canny
+    or tile ControlNet), or text-to-image."""
     import json
 
     from PIL import Image
@@ -87,6 +92,8 @@ def stylize_cmd(
 
     if (image is None) == (prompt is None):
         fail("give exactly one of --image DESIGN or --prompt TEXT")
+    if controlnet and image is None:
+        fail("--controlnet steers a design: give --image DESIGN")
     try:
         meta_path = style.parent / META_NAME
         try:
@@ -96,8 +103,14 @@ def stylize_cmd(
         comp = load_components(model_source(model))
         modules = load_style_lora(comp.unet, style, blocks_)
         if image is not None:
+            net = None
+            if controlnet:
+                from craftlora.generate.controlnet import load_controlnet
+
+                net = load_controlnet(model_source(controlnet))
             arr = stylize(comp, [read_rgb(image)], [style_prompt(caption)], strength=strength,
-                          steps=steps, seed=seed, colour_fix=colour_fix)[0]
+                          steps=steps, seed=seed, colour_fix=colour_fix, controlnet=net,
+                          control=control, control_scale=control_scale)[0]
         else:
             arr = stylize_text(comp, [style_prompt(prompt)], steps=steps, seed=seed)[0]
         out.parent.mkdir(parents=True, exist_ok=True)
