@@ -54,6 +54,22 @@ def test_levers_keep_the_numbers_and_restore_the_unet() -> None:
         pass
 
 
+def test_bf16_rounds_the_unet_and_gives_back_its_exact_weights() -> None:
+    pipe = build_tiny_pipeline(TinySpec(), seed=0)
+    ref, before = _forward(pipe.unet), {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+    with levers_applied(pipe, ["fused_qkv", "bf16"]) as record:
+        assert record == {"fused_qkv": "on", "bf16": "on"}
+        assert next(pipe.unet.parameters()).dtype == torch.bfloat16
+        out = _forward(pipe.unet)
+        assert out.dtype == torch.float32  # the caller's dtype
+        err = (out - ref).abs().max().item()
+        assert 0 < err < 0.05 * ref.abs().max().item()  # rounded, not broken
+    after = pipe.unet.state_dict()
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before)  # exact fp32 weights back
+    torch.testing.assert_close(_forward(pipe.unet), ref, atol=0, rtol=0)
+
+
 def test_fusion_is_skipped_when_lora_adapters_would_be_bypassed() -> None:
     pipe = build_tiny_pipeline(TinySpec(), seed=0)
     add_lora(pipe.unet, rank=2, alpha=2.0)

@@ -37,4 +37,5 @@ def test_tiny_lacquer_writes_its_table(tmp_path):
     assert len(row["fd_domain"]["seeds"]) == 2 and "vs_base" in row["fd_domain"]
     assert res["perceptual_network"][0].startswith(("classifier:", "vgg19"))
     assert 0.0 <= res["specular"]["mask_soft_iou"] <= 1.0
+    assert "mini base" in res["contour_f1"]["skipped"]  # the shipped ControlNet needs it
     assert json.loads((tmp_path / "out" / "lacquer.json").read_text())["wall_s"] > 0

@@ -25,7 +25,11 @@ from craftlora.metrics.weights import MissingWeightsError, find_weights
 from craftlora.mini.glossy.truth import score_world
 from craftlora.mini.glossy.workspace import build_glossy_workspace
 from craftlora.runtime.steps import StepRunner
+from craftlora.sweep.config import load_sweep
+from craftlora.sweep.expand import expand
 from craftlora.sweep.run import run_sweep
+from craftlora.sweep.summary import metric_entry
+from craftlora.sweep.train_runs import DONE, run_dir
 from craftlora.train.losses import VGG19_FILES
 
 VARIANTS = {"base": {}, "perc": {"loss.perceptual_weight": 0.3},
@@ -53,6 +57,7 @@ class LacquerSettings(BaseModel):
     gen_steps: int = 12
     workers: int = 2
     bootstrap: int = 1000
+    sketches: int = Field(default=16, description="held-out sketches per run for contour F1")
 
 
 def preset(name: str) -> LacquerSettings:
@@ -61,7 +66,7 @@ def preset(name: str) -> LacquerSettings:
     if name == "tiny":
         return LacquerSettings(preset="tiny", n=48, size=32, seeds=[0, 1], rank=4, alpha=4.0,
                                steps=2, batch_size=4, judge_epochs=1, prompts=8, gen_steps=2,
-                               workers=1, bootstrap=200)
+                               workers=1, bootstrap=200, sketches=2)
     raise ValueError(f"unknown lacquer preset {name!r} (full, tiny)")
 
 
@@ -130,6 +135,34 @@ def read_claims(variants: dict[str, Any]) -> dict[str, str]:
                                                      STUDY["lpips_diversity_gain"])}
 
 
+def contour_f1s(sweep_file: Path, out: Path, s: LacquerSettings) -> dict[str, Any]:
+    """Sketch-guided contour F1 of every run's LoRA: the shipped outline ControlNet on
+    ``s.sketches`` held-out sketches of fresh mini-kiln renders (tolerant F1 at 2 px), per
+    variant and seed, each with its mean, interval and paired difference from ``base``."""
+    import json
+
+    from craftlora.mini.outlines import measure_mini_controlnet
+    from craftlora.models.loader import load_components
+
+    if s.model not in ("mini", "mini-base"):
+        return {"skipped": f"the shipped outline ControlNet fits the mini base, not {s.model}"}
+    cfg = load_sweep(sweep_file)
+    per_seed: dict[str, dict[int, float]] = {}
+    for v in expand(cfg, sweep_file):
+        per_seed[v.name] = {}
+        for seed in cfg.seeds:
+            done = json.loads((run_dir(out, v, seed) / DONE).read_text(encoding="utf-8"))
+            pipe = load_components(s.model).pipeline()
+            pipe.load_lora_weights(done["lora"])
+            r = measure_mini_controlnet(pipe, "mini", n=s.sketches, steps=s.gen_steps,
+                                        baseline=False)
+            per_seed[v.name][seed] = float(r["contour_f1"])
+    first = next(iter(per_seed))
+    return {"controlnet": "shipped mini outline ControlNet", "sketches": s.sketches,
+            "variants": {n: metric_entry(vals, None if n == first else per_seed[first],
+                                         s.bootstrap) for n, vals in per_seed.items()}}
+
+
 def table(body: dict[str, Any]) -> dict[str, Any]:
     names = {"fd": "fd_domain", "lpips_diversity": "lpips_diversity", "agreement": "agreement",
              "highlight_area": "highlight_area"}
@@ -160,6 +193,8 @@ def run_lacquer(out: Path, s: LacquerSettings, console: Console | None = None
                      lambda: score_world(render, SpecularConfig(alpha=0.7)))
     sweep_file = write_sweep(out, ws_dir, Path(judge["judge"]), s)
     body = run_sweep(sweep_file, out / "sweep", progress=console is not None)
+    contour = steps.run("contour", "sketch-guided contour F1 per run",
+                        lambda: contour_f1s(sweep_file, out / "sweep", s))
     result = {
         "variants": table(body),
         "specular": {k: spec[k] for k in ("mask_iou", "mask_soft_iou", "restore_error",
@@ -168,7 +203,7 @@ def run_lacquer(out: Path, s: LacquerSettings, console: Console | None = None
         "claims": read_claims(body["variants"]),
         "feature_space": body["feature_space"], "lpips_network": body["lpips_network"],
         "perceptual_network": body["perceptual_network"], "judge": judge, "world": world,
-        "contour_f1": None,  # not measured: the glossy world has no sketches yet
+        "contour_f1": contour,
         "settings": s.model_dump(), "wall_s": time.perf_counter() - t0,
     }
     atomic_write_json(out / "lacquer.json", result)
