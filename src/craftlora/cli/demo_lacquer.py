@@ -37,6 +37,13 @@ def lacquer(
     sp = res["specular"]
     console.print(f"specular mask IoU {sp['mask_iou']:.3f} (soft {sp['mask_soft_iou']:.3f}); "
                   f"restore error {sp['restore_error']:.4f} (glossy {sp['glossy_error']:.4f})")
+    cf = res["contour_f1"]
+    if "variants" in cf:
+        console.print("contour F1 (" + cf["controlnet"] + "): " + "; ".join(
+            f"{n} {v['mean']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]"
+            for n, v in cf["variants"].items() if v))
+    else:
+        console.print(f"contour F1: {cf['skipped']}")
     for claim, verdict in res["claims"].items():
         console.print(f"{claim}: {verdict}")
     console.print(f"FD in {res['feature_space']}; perceptual network "
