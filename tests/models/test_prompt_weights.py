@@ -240,6 +240,10 @@ def test_long_prompt_and_short_negative_generate(tmp_path):
     out = pipe(**kw, num_inference_steps=2, generator=torch.Generator().manual_seed(0),
                output_type="np").images
     assert out.shape == (1, 32, 32, 3) and bool((out == out).all())
+    captions = prompt_embeds(pipe, [text], ["low quality"], None, weighted=False)
+    assert captions["prompt_embeds"].shape[1] == 16  # a training caption: cut at one chunk
+    literal = encode_text(pipe, [text], None, weighted=False)
+    assert torch.equal(captions["prompt_embeds"], literal)
 
 
 def test_sdxl_pipeline_takes_a_long_weighted_prompt(tmp_path):

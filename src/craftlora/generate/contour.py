@@ -58,8 +58,9 @@ def evaluate_contour(
                 kind = getattr(controlnet, "craftlora_condition", "outline")
                 kw["image"] = [Image.fromarray(condition_array(t[0], kind)) for t in chunk]
                 kw["controlnet_conditioning_scale"] = scale
-            images = runner(
-                **prompt_embeds(pipe, [t[2] for t in chunk], [""] * len(chunk), skip),
+            images = runner(  # captions encoded as the ControlNet trainer reads them
+                **prompt_embeds(pipe, [t[2] for t in chunk], [""] * len(chunk), skip,
+                                weighted=False),
                 num_inference_steps=steps,
                 guidance_scale=cfg,
                 generator=[torch.Generator().manual_seed(seed + s + i) for i in range(len(chunk))],

@@ -85,8 +85,8 @@ def _check_clip_skip(encoder: Any, clip_skip: int | None) -> None:
 
 
 @torch.no_grad()
-def encode_sdxl_text(pipe: Any, texts: Sequence[str], clip_skip: int | None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_sdxl_text(pipe: Any, texts: Sequence[str], clip_skip: int | None, *,
+                     weighted: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(hidden (N, L, D1 + D2), pooled (N, P))`` of ``texts`` from an SDXL pipeline's two
     encoders, as ``StableDiffusionXLPipeline.encode_prompt`` makes them (penultimate layer of
     each, ``clip_skip`` more layers back; pooled = the second encoder's projection)."""
@@ -98,22 +98,23 @@ def encode_sdxl_text(pipe: Any, texts: Sequence[str], clip_skip: int | None
     comp = Components(unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder,
                       tokenizer=pipe.tokenizer, noise_scheduler=pipe.scheduler, kind="sdxl",
                       text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2)
-    out = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0, weighted=True)
+    out = encode_prompts(comp, list(texts), clip_skip=clip_skip or 0, weighted=weighted)
     dtype = pipe.text_encoder_2.dtype
     return out["hidden"].to(dtype=dtype), out["pooled"].to(dtype=dtype)
 
 
 def prompt_embeds(pipe: Any, texts: Sequence[str], negatives: Sequence[str],
-                  clip_skip: int | None) -> dict[str, torch.Tensor]:
+                  clip_skip: int | None, *, weighted: bool = True) -> dict[str, torch.Tensor]:
     """The prompt and negative embedding arguments of an SD or SDXL pipeline call (SDXL with
     the pooled ones; the pipeline adds the size/crop ids itself), in A1111 syntax; a long prompt
-    and a short negative are brought to one length (``match_lengths``)."""
+    and a short negative are brought to one length (``match_lengths``). ``weighted=False``
+    reads the texts as training captions: literal, cut at one chunk (as the trainers do)."""
     if getattr(pipe, "text_encoder_2", None) is None:
-        pos, neg = match_lengths(encode_text(pipe, texts, clip_skip),
-                                 encode_text(pipe, negatives, clip_skip))
+        pos, neg = match_lengths(encode_text(pipe, texts, clip_skip, weighted=weighted),
+                                 encode_text(pipe, negatives, clip_skip, weighted=weighted))
         return {"prompt_embeds": pos, "negative_prompt_embeds": neg}
-    hidden, pooled = encode_sdxl_text(pipe, texts, clip_skip)
-    neg_hidden, neg_pooled = encode_sdxl_text(pipe, negatives, clip_skip)
+    hidden, pooled = encode_sdxl_text(pipe, texts, clip_skip, weighted=weighted)
+    neg_hidden, neg_pooled = encode_sdxl_text(pipe, negatives, clip_skip, weighted=weighted)
     hidden, neg_hidden = match_lengths(hidden, neg_hidden)
     return {"prompt_embeds": hidden, "pooled_prompt_embeds": pooled,
             "negative_prompt_embeds": neg_hidden, "negative_pooled_prompt_embeds": neg_pooled}
