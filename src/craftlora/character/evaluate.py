@@ -4,9 +4,7 @@ JSON and an HTML page with a grid per prompt."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -14,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.character.prompts import tags_of
 from craftlora.data.atomic import atomic_write_bytes
-from craftlora.data.imageio import load_rgb
+from craftlora.data.imageio import load_rgb, png_data_uri
 from craftlora.metrics.diversity import lpips_diversity
 from craftlora.metrics.features import LpipsExtractor
 from craftlora.metrics.weights import MissingWeightsError
@@ -94,14 +91,6 @@ def evaluate(sets: dict[str, Sequence[Shot]], features: Features, read: TagReade
     return out
 
 
-def _uri(image: np.ndarray, scale: int = 2) -> str:
-    im = Image.fromarray(np.asarray(image, np.uint8))
-    im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def report_html(sets: dict[str, Sequence[Shot]], figures: dict[str, Any], path: Path,
                 title: str) -> Path:
     """One row per prompt, one block of images per set; the figures on top."""
@@ -114,7 +103,7 @@ def report_html(sets: dict[str, Sequence[Shot]], figures: dict[str, Any], path: 
     for pid, tags in prompts.items():
         cells = []
         for shots in sets.values():
-            imgs = "".join(f'<img src="{_uri(s.image)}">' for s in shots if s.prompt_id == pid)
+            imgs = "".join(f'<img src="{png_data_uri(s.image, 2)}">' for s in shots if s.prompt_id == pid)
             cells.append(f"<td>{imgs}</td>")
         rows.append(f"<tr><th>{html.escape(pid)}<br><small>{html.escape(', '.join(tags))}"
                     f"</small></th>{''.join(cells)}</tr>")

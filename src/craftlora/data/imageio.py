@@ -9,6 +9,7 @@ profile to sRGB, anything with transparency is composited on white, 16-bit data 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -158,3 +159,16 @@ def _scale_to_8bit(im: Image.Image) -> Image.Image:
         top = 65535 if a.size == 0 or int(a.max()) <= 65535 else 2**31 - 1
         scaled = np.clip(a, 0, None) * (255.0 / top)
     return Image.fromarray(np.rint(scaled).astype(np.uint8), mode="L")
+
+
+def png_data_uri(im: Image.Image | np.ndarray | bytes, scale: int = 1) -> str:
+    """A ``data:image/png;base64,…`` URI for an HTML page: PNG bytes as they are, an image
+    (PIL or uint8 array) encoded, enlarged ``scale`` times with nearest-neighbour pixels."""
+    if not isinstance(im, bytes):
+        im = im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im, np.uint8))
+        if scale != 1:
+            im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        im = buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(im).decode()

@@ -3,9 +3,7 @@ and the tables of a QC summary, an experiment's results and a set's image strip.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,14 +11,14 @@ from typing import Any
 from PIL import Image
 
 from craftlora.catalog.workspace import Workspace
+from craftlora.data.imageio import png_data_uri
 from craftlora.experiment.charts import deltas_chart
 
 H = html.escape
 
 
 def chart_img(png: bytes, alt: str) -> str:
-    return (f'<img class=chart alt="{H(alt)}" '
-            f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    return f'<img class=chart alt="{H(alt)}" src="{png_data_uri(png)}">'
 
 
 def counts(d: Mapping[str, int]) -> str:
@@ -35,11 +33,7 @@ def mean_std(s: Mapping[str, Any]) -> str:
 
 
 def pixel_img(im: Image.Image, scale: int = 2) -> str:
-    im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return (f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" '
-            'style="image-rendering:pixelated">')
+    return f'<img src="{png_data_uri(im, scale)}" style="image-rendering:pixelated">'
 
 
 def fmt(x: Any, pct: bool = False) -> str:

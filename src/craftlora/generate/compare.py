@@ -14,7 +14,6 @@ agreement and no ceiling.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import io
@@ -32,6 +31,7 @@ from rich.table import Table
 
 from craftlora.catalog.workspace import Workspace
 from craftlora.data.atomic import atomic_write_bytes, atomic_write_json
+from craftlora.data.imageio import png_data_uri
 from craftlora.generate.prompts import DEFAULT_NEGATIVE, build_prompt
 from craftlora.generate.runner import pipeline_fingerprint
 from craftlora.generate.samplers import set_sampler
@@ -301,14 +301,6 @@ def pair_label(res: dict[str, Any]) -> str:
     return " + ".join(res.get("pair") or ()) or "pair"
 
 
-def _data_uri(im: Image.Image | np.ndarray | bytes) -> str:
-    if not isinstance(im, bytes):
-        buf = io.BytesIO()
-        (im if isinstance(im, Image.Image) else Image.fromarray(im)).save(buf, format="PNG")
-        im = buf.getvalue()
-    return "data:image/png;base64," + base64.b64encode(im).decode()
-
-
 def figures_html(res: dict[str, Any], rows: list[str],
                  labels: dict[str, str] | None = None) -> str:
     """The figures as an HTML table, what read them, and (with a judge) the agreement chart."""
@@ -329,7 +321,7 @@ def figures_html(res: dict[str, Any], rows: list[str],
     reader = (f"judge {html.escape(Path(j['checkpoint']).name)} (weights sha256 "
               f"<code>{html.escape(j.get('weights_sha256', '')[:16])}…</code>)" if j
               else html.escape(res["agreement"]))
-    chart = (f'<p><img src="{_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
+    chart = (f'<p><img src="{png_data_uri(agreement_chart(res, rows))}" alt="agreement chart" '
              'style="max-width:100%"></p>' if j else "")
     if "clip_score" in res:
         c = res["clip_score"]
@@ -361,7 +353,7 @@ def grid_html(out: Path, rows: list[str], show: int = 12,
     for k, p in enumerate(prompts):
         ims = [v[k] for v in first.values()] + [Image.open(out / r / f"{p['i']:05d}.png")
                                                 for r in rows]
-        cells = "".join(f'<td><img src="{_data_uri(im)}" width="96" height="96" '
+        cells = "".join(f'<td><img src="{png_data_uri(im)}" width="96" height="96" '
                         f'alt="{html.escape(c)}"></td>' for c, im in zip(cols, ims, strict=True))
         lines.append(f"<tr><td>{html.escape(p['prompt'])}<br>seed {p['seed']}</td>{cells}</tr>")
     return (f"<table><tr><th>prompt</th>{head}</tr>{''.join(lines)}</table>")

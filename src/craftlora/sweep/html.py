@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from craftlora.data.atomic import atomic_write_bytes
-from craftlora.generate.compare import _data_uri
+from craftlora.data.imageio import png_data_uri
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -61,12 +61,12 @@ def write_page(out: Path, body: dict[str, Any], folders: dict[str, dict[int, str
     for metric in ("fd", "agreement", "lpips_diversity", "highlight_area"):
         png = metric_chart(body, metric)
         if png:
-            parts.append(f'<img src="{_data_uri(png)}" alt="{metric}">')
+            parts.append(f'<img src="{png_data_uri(png)}" alt="{metric}">')
     parts.append("<h2>Samples (first seed, same prompts and noise in every row)</h2>")
     for name, by_seed in folders.items():
         strip = sample_strip(Path(by_seed[min(by_seed)]), show) if by_seed else None
         if strip is not None:
-            parts.append(f"<h3>{esc(name)}</h3><img src=\"{_data_uri(strip)}\" "
+            parts.append(f"<h3>{esc(name)}</h3><img src=\"{png_data_uri(strip)}\" "
                          f"style=\"image-rendering:pixelated;height:96px\">")
     page = "<!doctype html><meta charset=utf-8><title>sweep</title>" + "\n".join(parts)
     path = Path(out) / "sweep.html"
