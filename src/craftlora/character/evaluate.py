@@ -103,7 +103,8 @@ def report_html(sets: dict[str, Sequence[Shot]], figures: dict[str, Any], path: 
     for pid, tags in prompts.items():
         cells = []
         for shots in sets.values():
-            imgs = "".join(f'<img src="{png_data_uri(s.image, 2)}">' for s in shots if s.prompt_id == pid)
+            imgs = "".join(f'<img src="{png_data_uri(s.image, 2)}">' for s in shots
+                           if s.prompt_id == pid)
             cells.append(f"<td>{imgs}</td>")
         rows.append(f"<tr><th>{html.escape(pid)}<br><small>{html.escape(', '.join(tags))}"
                     f"</small></th>{''.join(cells)}</tr>")
