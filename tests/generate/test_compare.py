@@ -152,3 +152,10 @@ def test_without_a_judge_fd_is_in_a_named_generic_space(tmp_path, parts):
     assert res["base"]["combo_agreement"] is None and "judge_ceiling" not in res
     assert res["base"]["fd"] > 0 and res["base"]["fd"] != res["lora"]["fd"]
     assert "agreement needs a judge" in (out / "compare.html").read_text()
+
+
+def test_a_lora_row_cannot_take_the_base_rows_name():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="cannot be named 'base'"):
+        CompareSettings(model="mini", loras={"base": "a.safetensors"})

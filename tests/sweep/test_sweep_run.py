@@ -58,6 +58,9 @@ def test_sweep_figures_reuse_and_best_config(straight):
     base_fd = v["base"]["metrics"]["fd"]["seeds"]
     assert d["delta"] == pytest.approx(fd["mean"] - sum(base_fd) / 2)
     assert "vs_first" not in v["base"]["metrics"]["fd"]
+    # the variant named "base" is its LoRA (row lora-base), not the compare's LoRA-free row
+    assert list((out / "eval" / "seed-0").glob("*/lora-base/*.png"))
+    assert base_fd[0] != base_fd[1]  # each seed's own LoRA
     assert body["feature_space"].startswith("pixels16") and body["lpips_network"] == \
         "lpips-alex-random"
     assert (out / "sweep.html").read_text().count("<h3>") == 3

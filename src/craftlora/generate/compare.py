@@ -26,7 +26,7 @@ import matplotlib
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
 from craftlora.catalog.workspace import Workspace
@@ -72,6 +72,14 @@ class CompareSettings(BaseModel):
     clip_skip: int = Field(default=1, ge=1)
     batch_size: int = Field(default=16, gt=0)
     size: int = Field(default=64, gt=0)
+
+    @field_validator("loras")
+    @classmethod
+    def _not_the_base_row(cls, v: dict[str, str]) -> dict[str, str]:
+        if BASE in v:
+            raise ValueError(f"a LoRA row cannot be named {BASE!r}: that row is the base model "
+                             "without a LoRA")
+        return v
 
 
 def prompt_seed(i: int) -> int:

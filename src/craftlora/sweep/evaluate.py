@@ -34,6 +34,12 @@ def _group_key(gen: dict[str, Any]) -> str:
     return "g-" + hashlib.sha256(json.dumps(gen, sort_keys=True).encode()).hexdigest()[:8]
 
 
+def _row(v: Variant) -> str:
+    """The variant's row in its compare: ``lora-<name>`` (a variant may be named ``base``,
+    which in a compare is the model without a LoRA)."""
+    return f"lora-{v.name}"
+
+
 def image_figures(folder: Path, prompts: list[dict[str, Any]], lpips: Any
                   ) -> dict[str, float | None]:
     """LPIPS diversity (images grouped by prompt) and mean highlight area of one row."""
@@ -61,7 +67,7 @@ def evaluate_all(model: str, ws: Path, variants: list[Variant], seeds: list[int]
             groups[_group_key(v.generation(ev))].append(v)
         for key, vs in groups.items():
             gen = vs[0].generation(ev)
-            cs = CompareSettings(model=model, loras={v.name: loras[(v.train_key, s)] for v in vs},
+            cs = CompareSettings(model=model, loras={_row(v): loras[(v.train_key, s)] for v in vs},
                                  weight=gen["weight"], prompts=ev.prompts,
                                  prompt_seed=ev.prompt_seed, sampler=gen["sampler"],
                                  steps=gen["steps"], cfg=gen["cfg"], batch_size=ev.batch_size,
@@ -72,14 +78,14 @@ def evaluate_all(model: str, ws: Path, variants: list[Variant], seeds: list[int]
                 res = compare(ws, folder, cs, ev.judge, workers=workers, progress=progress,
                               features=ev.features)
                 prompts = json.loads((folder / "prompts.json").read_text(encoding="utf-8"))
-                rows = {v.name: {"fd": res[v.name]["fd"],
-                                 "agreement": res[v.name].get("combo_agreement"),
-                                 **image_figures(folder / v.name, prompts, lpips)}
+                rows = {v.name: {"fd": res[_row(v)]["fd"],
+                                 "agreement": res[_row(v)].get("combo_agreement"),
+                                 **image_figures(folder / _row(v), prompts, lpips)}
                         for v in vs}
                 atomic_write_json(done, {"rows": rows, "feature_space": res["feature_space"]})
             rec = json.loads(done.read_text(encoding="utf-8"))
             about["feature_space"] = rec["feature_space"]
             for v in vs:
                 figures[v.name][s] = rec["rows"][v.name]
-                folders[v.name][s] = str(folder / v.name)
+                folders[v.name][s] = str(folder / _row(v))
     return {"figures": figures, "folders": folders, **about}
