@@ -105,6 +105,14 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def report(obj: Any, as_json: bool, line: str) -> None:
+    """A command's result: the JSON document with ``--json``, else one line for people."""
+    if as_json:
+        print_json(obj)
+    else:
+        console.print(line)
+
+
 def fail(message: str | BaseException, code: int = 2) -> None:
     """Print a clear error (a message, or an exception described) as one line on stderr and
     exit non-zero."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from craftlora.cli.app import DATA, app, console, fail, print_json
+from craftlora.cli.app import DATA, app, console, fail, print_json, report
 
 character = typer.Typer(help="Character LoRA workflow: spec → prompts → candidates → tags → "
                               "kohya dataset → LoRA → consistency report.")
@@ -29,11 +29,8 @@ def init(ws: WsArg,
         meta = init_character(ws, spec, trigger)
     except (CharacterError, OSError, ValueError) as e:
         fail(e)
-    if as_json:
-        print_json(meta)
-    else:
-        console.print(f"character {trigger!r} stored in {ws / 'character'} "
-                      f"({meta['objects']} identity objects)")
+    report(meta, as_json, f"character {trigger!r} stored in {ws / 'character'} "
+                          f"({meta['objects']} identity objects)")
 
 
 @character.command("prompts")
@@ -89,11 +86,9 @@ def tags(ws: WsArg,
         result["chart"] = str(tag_chart(result["frequency"], ws / CHARACTER_DIR / "tags.png"))
     except (CharacterError, TaggerError, OSError, ValueError) as e:
         fail(e)
-    if as_json:
-        print_json(result)
-    else:
-        console.print(f"kept {kept['kept']} of {kept['candidates']}; "
-                      f"{result['tags_per_image']:.2f} tags per image; chart {result['chart']}")
+    report(result, as_json, f"kept {kept['kept']} of {kept['candidates']}; "
+                            f"{result['tags_per_image']:.2f} tags per image; "
+                            f"chart {result['chart']}")
 
 
 @character.command("export")
@@ -117,11 +112,8 @@ def export(ws: WsArg, out: Annotated[Path, typer.Argument(help="output folder")]
                                batch_size=batch_size, resolution=resolution, model=model)
     except (CharacterError, OSError, ValueError) as e:
         fail(e)
-    if as_json:
-        print_json(res)
-    else:
-        console.print(f"{res['images']} images → {res['folder']}; {res['steps']} kohya steps; "
-                      f"run {res['command']}")
+    report(res, as_json, f"{res['images']} images → {res['folder']}; {res['steps']} kohya steps; "
+                         f"run {res['command']}")
 
 
 @character.command("eval")
