@@ -8,6 +8,7 @@ backbone (the judge trained here); the one used is named in ``lacquer.json`` and
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -139,8 +140,6 @@ def contour_f1s(sweep_file: Path, out: Path, s: LacquerSettings) -> dict[str, An
     """Sketch-guided contour F1 of every run's LoRA: the shipped outline ControlNet on
     ``s.sketches`` held-out sketches of fresh mini-kiln renders (tolerant F1 at 2 px), per
     variant and seed, each with its mean, interval and paired difference from ``base``."""
-    import json
-
     from craftlora.mini.outlines import measure_mini_controlnet
     from craftlora.models.loader import load_components
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from peft.utils import set_peft_model_state_dict
 
+from craftlora.metrics.contour import canny_edges
 from craftlora.models.lora import add_lora, read_lora_file
 
 UNET_PREFIX = "unet."
@@ -61,8 +62,8 @@ def control_image(design: np.ndarray, kind: str) -> np.ndarray:
     """The ControlNet condition of a design: ``canny`` edges (white on black) or, for ``tile``,
     the design blurred in proportion to its size (the tile models' low-detail input)."""
     if kind == "canny":
-        grey = cv2.cvtColor(design, cv2.COLOR_RGB2GRAY)
-        return cv2.cvtColor(cv2.Canny(grey, 50, 150), cv2.COLOR_GRAY2RGB)
+        edges = canny_edges(design, 50, 150).astype(np.uint8) * 255
+        return np.repeat(edges[..., None], 3, axis=2)
     if kind == "tile":
         sigma = max(1.0, max(design.shape[:2]) / 128)
         return cv2.GaussianBlur(design, (0, 0), sigma)
