@@ -1,7 +1,7 @@
 """Generation throughput: ``craftlora generate`` vs a plain diffusers pipeline loop.
 
     .venv/bin/python -m bench.generate [--n 32] [--batch 16] [--steps 20] [--model tiny|mini|DIR]
-                                       [--device cpu|cuda] [--levers fused_qkv,channels_last]
+                                       [--device cpu|cuda] [--levers bf16]
 
 Both arms make the same images: the same plan prompts, seeds, negative prompt, batch size,
 sampler (``DPM++ 2M Karras`` set through ``craftlora.generate.samplers`` on both), steps, CFG
@@ -10,8 +10,8 @@ and size, on the same pipeline object:
 - ``diffusers_loop``: ``pipe(prompt=[...], negative_prompt=[...], generator=[...])`` per batch,
   each image saved as PNG, as a user of ``StableDiffusionPipeline`` writes it;
 - ``craftlora``: the full runner (``craftlora.generate.runner.generate``: prompt encoding,
-  sampling, PNG write, catalog row with provenance) into a fresh workspace, with the speed
-  levers of ``craftlora.models.fast`` given by ``--levers``.
+  sampling, PNG write, catalog row with provenance) into a fresh workspace, with the plan's
+  ``[generation] levers`` (``craftlora.models.fast``) set from ``--levers``.
 
 ``tiny`` is a random 32×32 SD-style model built from ``craftlora.models.tiny`` (no download);
 ``mini`` is the bundled base. Prints one JSON document and writes bench-out/generate.json.
@@ -33,7 +33,6 @@ from craftlora.config import Attribute, WorkspaceConfig
 from craftlora.generate.plan_model import GenerationSettings, Plan, PlanEntry, PlanSet, save_plan
 from craftlora.generate.runner import Job, generate, plan_jobs
 from craftlora.generate.samplers import set_sampler
-from craftlora.models.fast import levers_applied
 from craftlora.models.loader import device_name
 
 SAMPLER = "DPM++ 2M Karras"
@@ -58,13 +57,14 @@ def workspace_config() -> WorkspaceConfig:
     )
 
 
-def bench_plan(n: int, steps: int, batch: int, *, size: int | None = None, seed: int = 0
-               ) -> Plan:
+def bench_plan(n: int, steps: int, batch: int, *, size: int | None = None, seed: int = 0,
+               levers: list[str] | None = None) -> Plan:
     """Two prompts, ``n`` images in all, A1111 clip skip 1 (diffusers' default)."""
     half = n // 2
     return Plan(
         generation=GenerationSettings(steps=steps, batch_size=batch, cfg=7.0, sampler=SAMPLER,
-                                      clip_skip=1, width=size, height=size, seed=seed),
+                                      clip_skip=1, width=size, height=size, seed=seed,
+                                      levers=levers or []),
         sets=[PlanSet(name="bench", entries=[
             PlanEntry(id="a", tier="general", count=half,
                       attributes={"colour": "white", "thing": "vase"}),
@@ -97,18 +97,19 @@ def diffusers_loop(pipe: Any, plan: Plan, jobs: list[Job], out: Path, size: int)
     return time.perf_counter() - t0
 
 
-def craftlora_run(pipe: Any, plan_path: Path, ws_dir: Path, n: int,
-                  levers: list[str]) -> tuple[float, float, dict[str, str]]:
+def craftlora_run(pipe: Any, plan_path: Path, ws_dir: Path, n: int
+                  ) -> tuple[float, float, dict[str, str]]:
     """The runner into a fresh workspace; returns (seconds end to end, the runner's own
-    sampling-loop images/s (without its one-off model fingerprint), levers record)."""
-    with Workspace.create(ws_dir, workspace_config()) as ws, \
-            levers_applied(pipe, levers) as record:
+    sampling-loop images/s (without its one-off model fingerprint), the levers record that
+    the images' provenance carries)."""
+    with Workspace.create(ws_dir, workspace_config()) as ws:
         t0 = time.perf_counter()
         r = generate(ws, plan_path, pipe=pipe, progress=False)
         dt = time.perf_counter() - t0
+        made = ws.catalog.images(origin="synthetic")
     if r.made != n:
         raise RuntimeError(f"craftlora arm made {r.made} of {n} images: {r.to_dict()}")
-    return dt, r.images_per_s, record
+    return dt, r.images_per_s, made[0].provenance.get("levers", {})
 
 
 def warm_up(pipe: Any, size: int) -> None:
@@ -136,7 +137,7 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     set_sampler(pipe, SAMPLER)
     size = pipe.unet.config.sample_size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    plan = bench_plan(args.n, args.steps, args.batch, size=size)
+    plan = bench_plan(args.n, args.steps, args.batch, size=size, levers=levers)
     out: dict = {"model": model_desc, "images": args.n, "batch": args.batch,
                  "steps": args.steps, "sampler": SAMPLER, "size": size,
                  "torch_threads": torch.get_num_threads(), "device": device_name(args.device)}
@@ -147,8 +148,7 @@ def main() -> None:
         warm_up(pipe, size)
         dt = diffusers_loop(pipe, plan, jobs, Path(tmp) / "plain", size)
         out["diffusers_loop"] = {"seconds": round(dt, 3), "images_per_s": round(args.n / dt, 3)}
-        dt, loop_rate, record = craftlora_run(pipe, plan_path, Path(tmp) / "ws", args.n,
-                                              levers)
+        dt, loop_rate, record = craftlora_run(pipe, plan_path, Path(tmp) / "ws", args.n)
         out["craftlora"] = {"seconds": round(dt, 3), "images_per_s": round(args.n / dt, 3),
                             "loop_images_per_s": round(loop_rate, 3), "levers": record}
     out["speedup"] = round(out["craftlora"]["images_per_s"]

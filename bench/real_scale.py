@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.real_scale [--families sd15,sd21,sdxl] [--size 128]
         [--train-steps 6] [--batch 1] [--gen-images 8] [--gen-batch 2] [--gen-steps 8]
-        [--precision fp32] [--gpu]
+        [--precision fp32] [--pairs 1] [--gpu]
 
 For each family a random-weight model of the real architecture (the diffusers configs shipped
 in ``craftlora/models/configs``, no hub) is built once into ``bench-out/real-scale/<family>/``
@@ -13,13 +13,18 @@ and measured, every arm in its own process (its peak memory is its own):
   encode every step, peft LoRA on ``to_q/to_k/to_v/to_out.0``, AdamW); same rank, alpha, lr,
   batch, steps, resolution and images. Loop steps/s and peak memory.
 - **Generation**: a plain ``StableDiffusionPipeline`` loop (``bench.generate.diffusers_loop``)
-  vs ``craftlora generate``'s runner (with ``ARM_LEVERS`` applied), same prompts, seeds, batch,
-  sampler, steps and CFG; images/s, peak memory, and the Fréchet distance between the two image
-  sets next to the seed-to-seed spread (the plain loop again with other seeds). The features are
-  FID's Inception when ``craftlora weights`` has it registered, else 8×8 pixel thumbnails (named
-  in the JSON).
+  vs ``craftlora generate``'s runner (the plan's levers = ``ARM_LEVERS``), same prompts,
+  seeds, batch, sampler, steps and CFG; images/s, peak memory, and the Fréchet distance
+  between the two image sets next to the seed-to-seed spread (the plain loop again with other
+  seeds). The features are FID's Inception when ``craftlora weights`` has it registered, else
+  8×8 pixel thumbnails (named in the JSON).
 - **Levers**: the UNet forward at the generation shape with each lever of
-  ``craftlora.models.fast`` alone, interleaved rounds, median seconds.
+  ``craftlora.models.fast`` alone, interleaved rounds (each timed call after an untimed one on
+  the freshly applied lever), median seconds.
+
+With ``--pairs N`` the craftlora and baseline arms of training and generation run back to back
+N times and each speedup is the median of the N pairs' ratios (this CPU's speed drifts between
+identical runs minutes apart, so a single pair can read a third high or low).
 
 A family whose fp32 weights would not fit in the memory available is skipped with the reason.
 ``--gpu`` measures at each family's native size (512 / 768 / 1024 px) with fp16 and bf16.
@@ -45,9 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-out"
 WORK = OUT / "real-scale"
 DTYPES = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}
-# given to the craftlora generation arm; on this CPU it measured no gain (docs/results.md), so
-# the runner does not use it: kept here to remeasure where it may pay (a GPU in fp16)
-ARM_LEVERS = ["fused_qkv"]
+# the plan's [generation] levers in the craftlora generation arm (docs/results.md, issue 23:
+# fused QKV and channels-last measured no gain on a CPU in fp32; bf16 does where AMX runs it)
+ARM_LEVERS = ["bf16"]
 CORPUS = ["a white porcelain vase", "a blue glazed bowl", "lacquer panel with gold inlay",
           "embroidered silk, red thread", "a character in a green coat"]
 
@@ -168,7 +173,7 @@ def arm_generate(a: argparse.Namespace) -> dict:
     pipe = _load_pipe(a.model_dir, a.precision, a.device, plain)
     set_sampler(pipe, "DPM++ 2M Karras")
     plan = bench_plan(a.gen_images, a.gen_steps, a.gen_batch, size=a.size,
-                      seed=1 if a.arm == "spread" else 0)
+                      seed=1 if a.arm == "spread" else 0, levers=None if plain else a.levers)
     work = Path(a.images_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -185,8 +190,7 @@ def arm_generate(a: argparse.Namespace) -> dict:
     else:
         plan_path = work / "plan.toml"
         save_plan(plan, plan_path)
-        dt, loop_rate, record = craftlora_run(pipe, plan_path, work / "ws", a.gen_images,
-                                              a.levers)
+        dt, loop_rate, record = craftlora_run(pipe, plan_path, work / "ws", a.gen_images)
         pngs = sorted((work / "ws").rglob("*.png"))
         (work / "images").mkdir()
         for p in pngs:
@@ -237,8 +241,7 @@ def arm_levers(a: argparse.Namespace) -> dict:
         for _ in range(a.rounds):
             for arm in arms:
                 with levers_applied(pipe, [] if arm == "none" else [arm]):
-                    if not times[arm]:
-                        once()  # the first call in a new layout is slower
+                    once()  # the first call on newly cast or laid-out weights is slower
                     dt, y = once()
                 times[arm].append(dt)
                 diff[arm] = float((y.float() - ref.float()).abs().max())
@@ -360,35 +363,50 @@ def measure_train(family: str, folder: Path, a: argparse.Namespace, precision: s
              "gradient_checkpointing": a.gradient_checkpointing}
     config = write_config(work / "craftlora" / "train.toml", str(folder), ws, a.size, ns,
                           extra=extra)
-    arms = {arm: run_arm(arm, config, a.threads) for arm in ("diffusers_recipe", "craftlora")}
+    runs = [{arm: run_arm(arm, config, a.threads) for arm in ("diffusers_recipe", "craftlora")}
+            for _ in range(a.pairs)]
+    arms = runs[0]
     parts = run_child(["--arm", "components", "--model-dir", str(folder), "--size", str(a.size),
                        "--batch", str(a.batch), "--rank", str(a.rank), "--rounds",
                        str(a.rounds), "--precision", precision, "--threads", str(a.threads)])
+    pairs = [r["craftlora"]["steps_per_s"] / r["diffusers_recipe"]["steps_per_s"] for r in runs]
     return {"arms": arms, "components": parts, "steps": a.train_steps, "batch": a.batch,
-            "rank": a.rank,
-            "speedup_loop": round(arms["craftlora"]["steps_per_s"]
-                                  / arms["diffusers_recipe"]["steps_per_s"], 3),
-            "speedup_steady_cpu": steady_cpu_speedup(arms)}
+            "rank": a.rank, **_pairs("speedup_loop", pairs),
+            "speedup_steady_cpu": [steady_cpu_speedup(r) for r in runs]}
+
+
+def _pairs(name: str, ratios: list[float]) -> dict:
+    """The median ratio over arm pairs run back to back, and every pair's (this CPU's speed
+    drifts by up to a third between identical runs minutes apart)."""
+    return {name: round(statistics.median(ratios), 3),
+            f"{name}_per_pair": [round(x, 3) for x in ratios]}
 
 
 def measure_generate(family: str, folder: Path, a: argparse.Namespace, precision: str) -> dict:
     common = ["--model-dir", str(folder), "--size", str(a.size), "--precision", precision,
               "--device", a.device, "--gen-images", str(a.gen_images), "--gen-batch",
               str(a.gen_batch), "--gen-steps", str(a.gen_steps), "--threads", str(a.threads)]
-    dirs, arms = {}, {}
-    for arm in ("plain", "craftlora", "spread"):
-        d = WORK / f"gen-{family}-{precision}-{arm}"
-        arms[arm] = run_child(["--arm", arm, "--images-dir", str(d), "--levers",
-                               ",".join(ARM_LEVERS), *common])
-        dirs[arm] = d / "images"
+    dirs: dict[str, Path] = {}
+    runs: list[dict] = []
+    for i in range(a.pairs):
+        runs.append({})
+        for arm in ("plain", "craftlora", "spread") if i == 0 else ("plain", "craftlora"):
+            d = WORK / f"gen-{family}-{precision}-{arm}"
+            runs[i][arm] = run_child(["--arm", arm, "--images-dir", str(d), "--levers",
+                                      ",".join(ARM_LEVERS), *common])
+            dirs[arm] = d / "images"
     levers = run_child(["--arm", "levers", "--rounds", str(a.rounds), *common])
+    arms = runs[0]
+
+    def ratios(key: str, invert: bool = False) -> list[float]:
+        pairs = [(r["craftlora"][key], r["plain"][key]) for r in runs]
+        return [b / c if invert else c / b for c, b in pairs]
+
     return {"arms": {"diffusers_loop": arms["plain"], "craftlora": arms["craftlora"],
                      "diffusers_loop_other_seeds": arms["spread"]},
-            "speedup_end_to_end": round(arms["craftlora"]["images_per_s"]
-                                        / arms["plain"]["images_per_s"], 3),
-            "speedup_loop": round(arms["craftlora"]["loop_images_per_s"]
-                                  / arms["plain"]["loop_images_per_s"], 3),
-            "speedup_cpu": round(arms["plain"]["cpu_s"] / arms["craftlora"]["cpu_s"], 3),
+            **_pairs("speedup_end_to_end", ratios("images_per_s")),
+            **_pairs("speedup_loop", ratios("loop_images_per_s")),
+            **_pairs("speedup_cpu", ratios("cpu_s", invert=True)),
             "quality": image_set_fd(dirs), "levers_unet_forward": levers,
             "images": a.gen_images, "batch": a.gen_batch, "steps": a.gen_steps,
             "sampler": "DPM++ 2M Karras", "cfg": 7.0}
@@ -437,6 +455,9 @@ def main() -> None:
     ap.add_argument("--gen-batch", type=int, default=2)
     ap.add_argument("--gen-steps", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3, help="lever timing rounds")
+    ap.add_argument("--pairs", type=int, default=1,
+                    help="craftlora and baseline arms run back to back this many times; the "
+                         "speedups are the median over pairs")
     ap.add_argument("--precision", default="fp32", help="comma list of fp32, fp16, bf16")
     ap.add_argument("--gpu", action="store_true", help="cuda, native sizes, fp16 and bf16")
     ap.add_argument("--device", default="cpu")

@@ -57,6 +57,7 @@ def test_levers_keep_the_numbers_and_restore_the_unet() -> None:
 def test_bf16_rounds_the_unet_and_gives_back_its_exact_weights() -> None:
     pipe = build_tiny_pipeline(TinySpec(), seed=0)
     ref, before = _forward(pipe.unet), {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+    storage = {k: v.data_ptr() for k, v in pipe.unet.state_dict().items()}
     with levers_applied(pipe, ["fused_qkv", "bf16"]) as record:
         assert record == {"fused_qkv": "on", "bf16": "on"}
         assert next(pipe.unet.parameters()).dtype == torch.bfloat16
@@ -67,6 +68,8 @@ def test_bf16_rounds_the_unet_and_gives_back_its_exact_weights() -> None:
     after = pipe.unet.state_dict()
     assert after.keys() == before.keys()
     assert all(torch.equal(after[k], before[k]) for k in before)  # exact fp32 weights back
+    # the very tensors that went in: restoring made no third copy of the weights
+    assert {k: v.data_ptr() for k, v in after.items()} == storage
     torch.testing.assert_close(_forward(pipe.unet), ref, atol=0, rtol=0)
 
 

@@ -115,6 +115,26 @@ def test_seeds_ids_are_deterministic_and_images_repeat(tmp_path, gen_pipe_factor
         assert np.abs(x - y).max() <= 2
 
 
+def test_bf16_lever_is_recorded_and_leaves_the_pipeline_in_float32(tmp_path, gen_pipe_factory):
+    pipe = gen_pipe_factory(tmp_path / "p")
+    before = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+    out = {}
+    for levers in ([], ["bf16"]):
+        ws = _ws(tmp_path / f"{len(levers)}")
+        generate(ws, _plan(tmp_path, counts=(2, 0), levers=levers), pipe=pipe, progress=False)
+        recs = ws.catalog.images()
+        want = {"bf16": "on"} if levers else None
+        assert [r.provenance.get("levers") for r in recs] == [want, want]
+        out[len(levers)] = [np.asarray(Image.open(ws.resolve(r.path)), dtype=int) for r in recs]
+    # bfloat16 rounds the UNet's arithmetic: close to float32's images, not equal to them
+    diffs = [np.abs(x - y).mean() for x, y in zip(out[0], out[1], strict=True)]
+    assert 0 < max(diffs) < 8, diffs
+    after = pipe.unet.state_dict()
+    assert all(v.dtype == torch.float32 and torch.equal(v, after[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="unknown speed lever.*turbo"):
+        _plan(tmp_path, levers=["turbo"])
+
+
 def _path(ws, gid):
     return next(r.path for r in ws.catalog.images() if r.provenance["gen_id"] == gid)
 

@@ -59,6 +59,10 @@ class GenerationSettings(_Strict):
     sketch_mode: str = Field(
         default="lines", description="lines: ink on a plain background; edges: use as is"
     )
+    levers: list[str] = Field(
+        default_factory=list,
+        description="UNet speed levers (craftlora.models.fast): bf16 on AMX CPUs and GPUs",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -80,6 +84,13 @@ class GenerationSettings(_Strict):
         from craftlora.generate.samplers import resolve_sampler
 
         return resolve_sampler(v).name
+
+    @field_validator("levers")
+    @classmethod
+    def _known_levers(cls, v: list[str]) -> list[str]:
+        from craftlora.models.fast import check_levers
+
+        return check_levers(v)
 
     @field_validator("sketch_mode")
     @classmethod
@@ -198,7 +209,9 @@ _HEADER = """\
 #   craftlora generate WS --plan THIS_FILE [--set NAME]
 # [generation]: model = the model the settings were chosen for (generate's default --model);
 #   sampler by its A1111 name; clip_skip in A1111's convention (2 = penultimate
-#   layer = diffusers clip_skip=1); width/height unset = the model's size.
+#   layer = diffusers clip_skip=1); width/height unset = the model's size; levers =
+#   ["bf16"] runs a float32 UNet in bfloat16: faster on CPUs with AMX or AVX-512-BF16,
+#   images within the seed-to-seed spread of float32's (docs/results.md, issue 23).
 # [prompt]: template fields {caption} (the workspace caption template), {function},
 #   {morphology}, {ATTR}, {ATTR.phrase}; loras = tags appended to every prompt, e.g.
 #   "<lora:NAME:0.4>" (a file NAME.safetensors in the LoRA folders).

@@ -56,6 +56,7 @@ from craftlora.generate.img2img import (
 from craftlora.generate.plan_model import Plan, PlanEntry, PlanSet, load_plan
 from craftlora.generate.prompts import LoraRef, build_prompt, find_lora_files, parse_prompt
 from craftlora.generate.samplers import set_sampler
+from craftlora.models.fast import levers_applied
 from craftlora.models.text import diffusers_clip_skip, prompt_embeds
 
 SYNTHETIC_DIR = "synthetic"
@@ -298,76 +299,78 @@ def generate(
 
     bar = _bar(len(todo), progress, f"generate {plan_set.name}")
     gen_t0 = time.perf_counter()
-    try:
-        for (lkey, guided), group in groups.items():
-            _activate(pipe, lkey)
-            pending = list(group)
-            while pending:
-                batch, pending = _claim_batch(ws, claims, pending, bs, result)
-                if not batch:  # the rest is being made by another live run
-                    time.sleep(CLAIM_WAIT_S)
-                    continue
-                kw: dict[str, Any] = dict(
-                    **prompt_embeds(pipe, [j.text for j in batch],
-                                    [plan.prompt.negative] * len(batch), clip_skip),
-                    num_inference_steps=g.steps,
-                    guidance_scale=g.cfg,
-                    generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],
-                    width=width,
-                    height=height,
-                    output_type="pil",
-                )
-                cond = None
-                if guided:
-                    for j in batch:
-                        if j.sketch not in sketches:
-                            sketches[j.sketch] = load_sketch(
-                                j.sketch, (width, height), g.sketch_mode, condition
-                            )
-                    cond = [sketches[j.sketch].condition for j in batch]
-                    kw["controlnet_conditioning_scale"] = g.controlnet_scale
-                kw.update(image_kwargs(mode, len(batch), init, cond))
-                if mode == "img2img" and not guided:  # its size is the init image's
-                    del kw["width"], kw["height"]
-                images = runners[guided](**kw).images
-                if refine is not None:
-                    images = refine(
-                        prompt=[j.text for j in batch],
-                        negative_prompt=[plan.prompt.negative] * len(batch), image=images,
-                        strength=REFINER_STRENGTH, num_inference_steps=refine_steps,
-                        guidance_scale=g.cfg, output_type="pil",
+    with levers_applied(pipe, g.levers) as lever_record:
+        try:
+            for (lkey, guided), group in groups.items():
+                _activate(pipe, lkey)
+                pending = list(group)
+                while pending:
+                    batch, pending = _claim_batch(ws, claims, pending, bs, result)
+                    if not batch:  # the rest is being made by another live run
+                        time.sleep(CLAIM_WAIT_S)
+                        continue
+                    kw: dict[str, Any] = dict(
+                        **prompt_embeds(pipe, [j.text for j in batch],
+                                        [plan.prompt.negative] * len(batch), clip_skip),
+                        num_inference_steps=g.steps,
+                        guidance_scale=g.cfg,
                         generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],
-                    ).images
-                for j, img in zip(batch, images, strict=True):
-                    prov = _provenance(
-                        plan_path, plan, j, model, model_hash, scheduler, lora_meta, width, height
+                        width=width,
+                        height=height,
+                        output_type="pil",
                     )
+                    cond = None
                     if guided:
-                        sk = sketches[j.sketch]
-                        score = adherence(sk, img)
-                        if segmenter is not None:
-                            score["vessel_tolerant_f1"] = vessel_adherence(segmenter, sk, img)
-                            result.vessel_f1.append(score["vessel_tolerant_f1"])
-                        prov["controlnet"] = cn_meta
-                        prov["sketch"] = {"path": sk.path, "sha256": sk.sha256}
-                        prov["contour"] = score
-                        result.contour_f1.append(float(score["tolerant_f1"]))
-                    if init is not None:
-                        prov["mode"] = mode
-                        prov["init_image"] = init.provenance()
+                        for j in batch:
+                            if j.sketch not in sketches:
+                                sketches[j.sketch] = load_sketch(
+                                    j.sketch, (width, height), g.sketch_mode, condition
+                                )
+                        cond = [sketches[j.sketch].condition for j in batch]
+                        kw["controlnet_conditioning_scale"] = g.controlnet_scale
+                    kw.update(image_kwargs(mode, len(batch), init, cond))
+                    if mode == "img2img" and not guided:  # its size is the init image's
+                        del kw["width"], kw["height"]
+                    images = runners[guided](**kw).images
                     if refine is not None:
-                        prov["refiner"] = refine_meta
-                    if _register(ws, plan_set.name, j, img, prov):
-                        result.made += 1
-                    else:
-                        result.duplicates.append(j.gen_id)
-                claims.release(j.gen_id for j in batch)
-                bar.update(len(batch))
-                if on_batch is not None:
-                    on_batch(len(batch))
-    finally:
-        claims.release_all()
-        bar.close()
+                        images = refine(
+                            prompt=[j.text for j in batch],
+                            negative_prompt=[plan.prompt.negative] * len(batch), image=images,
+                            strength=REFINER_STRENGTH, num_inference_steps=refine_steps,
+                            guidance_scale=g.cfg, output_type="pil",
+                            generator=[torch.Generator("cpu").manual_seed(j.seed) for j in batch],
+                        ).images
+                    for j, img in zip(batch, images, strict=True):
+                        prov = _provenance(plan_path, plan, j, model, model_hash, scheduler,
+                                           lora_meta, width, height)
+                        if guided:
+                            sk = sketches[j.sketch]
+                            score = adherence(sk, img)
+                            if segmenter is not None:
+                                score["vessel_tolerant_f1"] = vessel_adherence(segmenter, sk, img)
+                                result.vessel_f1.append(score["vessel_tolerant_f1"])
+                            prov["controlnet"] = cn_meta
+                            prov["sketch"] = {"path": sk.path, "sha256": sk.sha256}
+                            prov["contour"] = score
+                            result.contour_f1.append(float(score["tolerant_f1"]))
+                        if init is not None:
+                            prov["mode"] = mode
+                            prov["init_image"] = init.provenance()
+                        if refine is not None:
+                            prov["refiner"] = refine_meta
+                        if lever_record:
+                            prov["levers"] = lever_record
+                        if _register(ws, plan_set.name, j, img, prov):
+                            result.made += 1
+                        else:
+                            result.duplicates.append(j.gen_id)
+                    claims.release(j.gen_id for j in batch)
+                    bar.update(len(batch))
+                    if on_batch is not None:
+                        on_batch(len(batch))
+        finally:
+            claims.release_all()
+            bar.close()
     gen_s = time.perf_counter() - gen_t0
     result.images_per_s = len(todo) / gen_s if gen_s > 0 else 0.0
     result.wall_s = time.perf_counter() - t0

@@ -73,9 +73,10 @@ def _bf16_forward(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _restore(unet: torch.nn.Module, original: dict[str, torch.Tensor]) -> None:
+    """Put the kept float32 tensors back in place (no third copy of the weights is made)."""
     del unet.forward  # the class's forward again
-    unet.to(torch.float32)
-    unet.load_state_dict(original)
+    for name, t in (*unet.named_parameters(), *unet.named_buffers()):
+        t.data = original[name] if name in original else t.data.float()
 
 
 @contextmanager

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
-from safetensors import safe_open
+
+from craftlora.models.family import CheckpointLayoutError, inspect_checkpoint
 
 # The loader's names for the bundled base, kept here so that reading a preset never imports torch
 # (a test checks they agree with craftlora.models.loader).
@@ -75,12 +76,6 @@ PRESETS: dict[str, ModelPreset] = {
     ]
 }
 
-# Tensor names that tell the families apart in a single-file (LDM layout) checkpoint.
-_SDXL_KEY_PREFIX = "conditioner.embedders.1."
-_SD2_KEY_PREFIX = "cond_stage_model.model."
-_SD1_KEY_PREFIX = "cond_stage_model.transformer."
-
-
 def preset_names() -> list[str]:
     return list(PRESETS)
 
@@ -104,7 +99,10 @@ def model_family(source: str | os.PathLike[str]) -> str:
             return "mini"
         return _folder_family(path)
     if path.suffix == ".safetensors" and path.is_file():
-        return _file_family(path)
+        try:
+            return inspect_checkpoint(path).family
+        except CheckpointLayoutError as e:
+            raise PresetError(str(e)) from e
     raise PresetError(
         f"{src}: cannot tell the model family without a local folder or .safetensors file"
     )
@@ -135,20 +133,6 @@ def _folder_family(folder: Path) -> str:
             "(768 SD 1.5, 1024 SD 2.x, 2048 SDXL); set sampler, steps, cfg and clip_skip yourself"
         )
     return family
-
-
-def _file_family(path: Path) -> str:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            keys = list(f.keys())
-    except Exception as e:  # safetensors raises several types for a bad header
-        raise PresetError(f"{path}: not a readable safetensors file: {e}") from e
-    for prefix, family in (
-        (_SDXL_KEY_PREFIX, "sdxl"), (_SD2_KEY_PREFIX, "sd2"), (_SD1_KEY_PREFIX, "sd15")
-    ):
-        if any(k.startswith(prefix) for k in keys):
-            return family
-    raise PresetError(f"{path}: no SD 1.5 / 2.x / SDXL text-encoder tensors; family unknown")
 
 
 def _read_json(path: Path) -> dict:
