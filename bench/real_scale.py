@@ -51,7 +51,7 @@ OUT = ROOT / "bench-out"
 WORK = OUT / "real-scale"
 DTYPES = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}
 # the plan's [generation] levers in the craftlora generation arm (docs/results.md, issue 23:
-# fused QKV and channels-last measured no gain on a CPU in fp32; bf16 does where AMX runs it)
+# fused QKV and channels-last measured no gain on a CPU in fp32; bf16 does on AVX-512-BF16 / AMX)
 ARM_LEVERS = ["bf16"]
 CORPUS = ["a white porcelain vase", "a blue glazed bowl", "lacquer panel with gold inlay",
           "embroidered silk, red thread", "a character in a green coat"]

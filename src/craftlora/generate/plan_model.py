@@ -61,7 +61,7 @@ class GenerationSettings(_Strict):
     )
     levers: list[str] = Field(
         default_factory=list,
-        description="UNet speed levers (craftlora.models.fast): bf16 on AMX CPUs and GPUs",
+        description="UNet speed levers (craftlora.models.fast): bf16 on AVX-512-BF16 / AMX CPUs",
     )
 
     @model_validator(mode="before")
