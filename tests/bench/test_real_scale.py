@@ -56,6 +56,9 @@ def test_levers_keep_the_numbers_and_restore_the_unet() -> None:
 
 def test_bf16_rounds_the_unet_and_gives_back_its_exact_weights() -> None:
     pipe = build_tiny_pipeline(TinySpec(), seed=0)
+    # buffers outside the state dict: a float one goes back to float32, an integer one untouched
+    pipe.unet.register_buffer("scale_table", torch.linspace(0, 1, 5), persistent=False)
+    pipe.unet.register_buffer("step_ids", torch.arange(5), persistent=False)
     ref, before = _forward(pipe.unet), {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     storage = {k: v.data_ptr() for k, v in pipe.unet.state_dict().items()}
     with levers_applied(pipe, ["fused_qkv", "bf16"]) as record:
@@ -70,6 +73,9 @@ def test_bf16_rounds_the_unet_and_gives_back_its_exact_weights() -> None:
     assert all(torch.equal(after[k], before[k]) for k in before)  # exact fp32 weights back
     # the very tensors that went in: restoring made no third copy of the weights
     assert {k: v.data_ptr() for k, v in after.items()} == storage
+    assert pipe.unet.scale_table.dtype == torch.float32
+    assert pipe.unet.step_ids.dtype == torch.int64
+    assert pipe.unet.step_ids.tolist() == [0, 1, 2, 3, 4]
     torch.testing.assert_close(_forward(pipe.unet), ref, atol=0, rtol=0)
 
 

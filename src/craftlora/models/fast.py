@@ -73,10 +73,14 @@ def _bf16_forward(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _restore(unet: torch.nn.Module, original: dict[str, torch.Tensor]) -> None:
-    """Put the kept float32 tensors back in place (no third copy of the weights is made)."""
+    """Put the kept float32 tensors back in place (no third copy of the weights is made);
+    a floating buffer outside the state dict goes back to float32, as ``unet.to`` would."""
     del unet.forward  # the class's forward again
     for name, t in (*unet.named_parameters(), *unet.named_buffers()):
-        t.data = original[name] if name in original else t.data.float()
+        if name in original:
+            t.data = original[name]
+        elif t.is_floating_point():
+            t.data = t.data.float()
 
 
 @contextmanager
